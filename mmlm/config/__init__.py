@@ -1,0 +1,27 @@
+"""Typed, frozen experiment configs (STYLE.md §2)."""
+
+from mmlm.config.base import ConfigError, apply_overrides, from_dict, to_dict, to_yaml
+from mmlm.config.data import (
+    AudioConfig,
+    DataConfig,
+    DataSource,
+    ImageConfig,
+    ManifestConfig,
+    Modality,
+    ScenesConfig,
+    TextConfig,
+    TFDSConfig,
+)
+from mmlm.config.experiment import ExperimentConfig
+from mmlm.config.loader import load_config, write_config
+from mmlm.config.sections import (
+    CompressionConfig,
+    ExportConfig,
+    ModelConfig,
+    ModelPreset,
+    ObjectiveConfig,
+    Precision,
+    RuntimeConfig,
+    Strategy,
+    TrainerConfig,
+)

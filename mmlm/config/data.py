@@ -1,0 +1,175 @@
+"""Data section: where examples come from and how each modality is preprocessed."""
+
+import dataclasses
+import enum
+
+
+class DataSource(enum.Enum):
+    """Where examples come from."""
+
+    SCENES = "scenes"  # the embedded, generated scenes data set (a TFDS builder)
+    MANIFEST = "manifest"  # the user's own files listed in a JSONL/CSV manifest
+    TFDS = "tfds"  # any TFDS data set by name (e.g. coco_captions), prepared in data_dir
+
+
+class Modality(enum.Enum):
+    TEXT = "text"
+    IMAGE = "image"
+    AUDIO = "audio"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScenesConfig:
+    """The generated scenes data set (see DATA.md): image, caption, speech, Spanish, structure.
+
+    Attributes:
+        num_train: examples in the train split.
+        num_validation: examples in the validation split.
+        num_test: examples in the test split.
+        seed: generator seed; the same seed gives byte-identical data.
+        heldout_combos: "colour shape" pairs that never occur in train/validation.
+        heldout_fraction: share of test examples containing at least one held-out pair.
+        speech_languages: spoken caption languages ("en", "es").
+    """
+
+    num_train: int = 2000
+    num_validation: int = 250
+    num_test: int = 500
+    seed: int = 0
+    heldout_combos: tuple[str, ...] = (
+        "red triangle",
+        "green circle",
+        "blue rectangle",
+        "yellow digit",
+    )
+    heldout_fraction: float = 0.5
+    speech_languages: tuple[str, ...] = ("en", "es")
+
+
+@dataclasses.dataclass(frozen=True)
+class ManifestConfig:
+    """A JSONL/CSV manifest of the user's own files (format: docs/manifest.md).
+
+    Attributes:
+        path: the manifest file; relative paths inside it resolve against its folder.
+    """
+
+    path: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class TFDSConfig:
+    """A public TFDS data set, read through the same pipeline.
+
+    Attributes:
+        name: TFDS name, e.g. "coco_captions" (must already be prepared in `data.data_dir`).
+        text_feature: "/"-separated path of the text feature, e.g. "captions/text" ("" = none).
+        image_feature: path of the image feature ("" = none).
+        audio_feature: path of the audio feature ("" = none).
+        label_feature: path of a class label feature ("" = none).
+        train_split: TFDS split used for training.
+        validation_split: TFDS split used for validation.
+        test_split: TFDS split used for testing.
+    """
+
+    name: str = ""
+    text_feature: str = ""
+    image_feature: str = ""
+    audio_feature: str = ""
+    label_feature: str = ""
+    train_split: str = "train"
+    validation_split: str = "validation"
+    test_split: str = "test"
+
+
+@dataclasses.dataclass(frozen=True)
+class TextConfig:
+    """Text preprocessing.
+
+    Attributes:
+        vocabulary_size: WordPiece vocabulary size trained from the training captions.
+        sequence_length: packed length including start and end tokens.
+        lowercase: lowercase before tokenizing.
+        extra_text_features: further text features (e.g. "text_es") that share the vocabulary
+            and are tokenized alongside "text".
+    """
+
+    vocabulary_size: int = 1000
+    sequence_length: int = 40
+    lowercase: bool = True
+    extra_text_features: tuple[str, ...] = ("text_es",)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageConfig:
+    """Image preprocessing.
+
+    Attributes:
+        image_size: square side length images are resized to.
+        augment: apply the training augmentations below (never at evaluation).
+        random_translation: max shift as a fraction of the side (0 disables).
+        random_contrast: contrast jitter factor (0 disables).
+        random_flip: horizontal flips; off by default because scene captions name left/right.
+    """
+
+    image_size: int = 64
+    augment: bool = True
+    random_translation: float = 0.05
+    random_contrast: float = 0.1
+    random_flip: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioConfig:
+    """Audio preprocessing (log-mel parameters follow librosa's names in brackets).
+
+    Attributes:
+        sample_rate: waveform rate everything is resampled to.
+        duration_seconds: waveforms are cropped/padded to this length, with a mask.
+        fft_length: FFT size [n_fft].
+        frame_length: window length [win_length].
+        frame_step: hop between frames [hop_length].
+        num_mel_bins: mel bands [n_mels].
+    """
+
+    sample_rate: int = 16000
+    duration_seconds: float = 8.0
+    fft_length: int = 400
+    frame_length: int = 400
+    frame_step: int = 160
+    num_mel_bins: int = 80
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Data section.
+
+    Attributes:
+        source: which source to read (`DataSource`).
+        data_dir: where prepared data sets and vocabularies live.
+        scenes: settings of the scenes source.
+        manifest: settings of the manifest source.
+        tfds: settings of the TFDS-by-name source.
+        modalities: modalities fed to the model; others are dropped early.
+        global_batch_size: batch size summed over all replicas.
+        shuffle_buffer: shuffle buffer size (training only).
+        seed: seed for shuffling, augmentation and masking.
+        skip_invalid: skip (and count and report) invalid records instead of failing.
+        text: text preprocessing.
+        image: image preprocessing.
+        audio: audio preprocessing.
+    """
+
+    source: DataSource = DataSource.SCENES
+    data_dir: str = "data"
+    scenes: ScenesConfig = ScenesConfig()
+    manifest: ManifestConfig = ManifestConfig()
+    tfds: TFDSConfig = TFDSConfig()
+    modalities: tuple[Modality, ...] = (Modality.TEXT, Modality.IMAGE, Modality.AUDIO)
+    global_batch_size: int = 32
+    shuffle_buffer: int = 2048
+    seed: int = 0
+    skip_invalid: bool = False
+    text: TextConfig = TextConfig()
+    image: ImageConfig = ImageConfig()
+    audio: AudioConfig = AudioConfig()

@@ -1,0 +1,38 @@
+"""`ExperimentConfig`: the one object an experiment file returns."""
+
+import dataclasses
+
+from mmlm.config.data import DataConfig
+from mmlm.config.sections import (
+    CompressionConfig,
+    ExportConfig,
+    ModelConfig,
+    ObjectiveConfig,
+    RuntimeConfig,
+    TrainerConfig,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole experiment.
+
+    Attributes:
+        name: experiment name (default run directory: runs/<name>).
+        data: data sources and preprocessing.
+        model: model sizes.
+        objective: pretraining objectives and masking.
+        trainer: optimisation and checkpoints.
+        compression: pruning and quantization.
+        export: SavedModel / TFLite export.
+        runtime: strategy, precision, parallelism.
+    """
+
+    name: str = "experiment"
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    trainer: TrainerConfig = TrainerConfig()
+    compression: CompressionConfig = CompressionConfig()
+    export: ExportConfig = ExportConfig()
+    runtime: RuntimeConfig = RuntimeConfig()

@@ -1,0 +1,55 @@
+"""Resolves `--config` + `--set` into an `ExperimentConfig` and writes it into a run directory.
+
+`--config` is a Python experiment file exposing `get_config(smoke=False)` (optionally followed by
+`:smoke`, as big_vision's `config.py:runlocal`), or a YAML file written by an earlier run.
+"""
+
+import importlib.util
+import os
+
+import yaml
+
+from mmlm.config import base
+from mmlm.config.experiment import ExperimentConfig
+
+
+def _load_python(path, variant):
+    if variant not in ("", "smoke"):
+        raise base.ConfigError(f"--config {path}:{variant}: the only variant is ':smoke'")
+    module_name = "mmlm_experiment_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise base.ConfigError(f"--config {path}: defines no get_config(smoke=False)")
+    config = module.get_config(smoke=variant == "smoke")
+    if not isinstance(config, ExperimentConfig):
+        raise base.ConfigError(
+            f"--config {path}: get_config returned {type(config).__name__}, "
+            "expected ExperimentConfig"
+        )
+    return base.validate(config)
+
+
+def load_config(spec, overrides=()):
+    """Loads `path.py[:smoke]` or `path.yaml` and applies `KEY=VALUE` overrides."""
+    path, _, variant = spec.partition(":")
+    if not os.path.isfile(path):
+        raise base.ConfigError(f"--config {path}: no such file")
+    if path.endswith(".py"):
+        config = _load_python(path, variant)
+    elif path.endswith((".yaml", ".yml")):
+        with open(path, encoding="utf-8") as f:
+            config = base.from_dict(ExperimentConfig, yaml.safe_load(f) or {})
+    else:
+        raise base.ConfigError(f"--config {path}: expected a .py experiment file or a .yaml file")
+    return base.apply_overrides(config, overrides)
+
+
+def write_config(config, directory, filename="config.yaml"):
+    """Writes the resolved config as YAML; returns the file path."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, filename)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(base.to_yaml(config))
+    return path

@@ -1,0 +1,141 @@
+"""Builders that turn the data config into sources and preprocessing layers.
+
+Configs stop here: sources and layers receive plain constructor arguments.
+"""
+
+import os
+
+from mmlm.config import DataSource, Modality
+from mmlm.data.preprocessing import vocabulary as vocab_lib
+from mmlm.data.preprocessing.audio_preprocessor import AudioPreprocessor
+from mmlm.data.preprocessing.image_preprocessor import ImagePreprocessor
+from mmlm.data.preprocessing.masked_lm_mask_generator import MaskedLMMaskGenerator
+from mmlm.data.preprocessing.patch_mask_generator import PatchMaskGenerator
+from mmlm.data.preprocessing.text_preprocessor import TextPreprocessor
+from mmlm.layers.log_mel_spectrogram import LogMelSpectrogram
+
+
+def make_source(config):
+    """The `Source` that `config.source` names (a `DataConfig`)."""
+    if config.source is DataSource.SCENES:
+        from mmlm.data.sources.scenes_source import ScenesSource
+
+        s = config.scenes
+        return ScenesSource(
+            config.data_dir,
+            image_size=config.image.image_size,
+            sample_rate=config.audio.sample_rate,
+            speech_languages=s.speech_languages,
+            num_train=s.num_train,
+            num_validation=s.num_validation,
+            num_test=s.num_test,
+            seed=s.seed,
+            heldout_combos=s.heldout_combos,
+            heldout_fraction=s.heldout_fraction,
+        )
+    if config.source is DataSource.MANIFEST:
+        from mmlm.data.sources.manifest_source import ManifestSource
+
+        return ManifestSource(
+            config.manifest.path,
+            config.data_dir,
+            image_size=config.image.image_size,
+            sample_rate=config.audio.sample_rate,
+            skip_invalid=config.skip_invalid,
+        )
+    if config.source is DataSource.TFDS:
+        from mmlm.data.sources.tfds_source import TFDSSource
+
+        t = config.tfds
+        return TFDSSource(
+            t.name,
+            config.data_dir,
+            text_feature=t.text_feature,
+            image_feature=t.image_feature,
+            audio_feature=t.audio_feature,
+            label_feature=t.label_feature,
+            splits={"train": t.train_split, "validation": t.validation_split, "test": t.test_split},
+        )
+    raise ValueError(f"unknown data source {config.source}")
+
+
+def vocabulary_path(config, source):
+    """Where the WordPiece vocabulary trained on `source`'s training texts is stored."""
+    filename = f"{source.name}-wordpiece{config.text.vocabulary_size}.txt"
+    return os.path.join(config.data_dir, "vocabularies", filename)
+
+
+def text_preprocessor(config, vocabulary):
+    return TextPreprocessor(
+        vocabulary,
+        sequence_length=config.text.sequence_length,
+        lowercase=config.text.lowercase,
+        name="text_preprocessor",
+    )
+
+
+def image_preprocessor(config):
+    i = config.image
+    return ImagePreprocessor(
+        image_size=i.image_size,
+        augment=i.augment,
+        random_translation=i.random_translation,
+        random_contrast=i.random_contrast,
+        random_flip=i.random_flip,
+        seed=config.seed,
+        name="image_preprocessor",
+    )
+
+
+def log_mel_arguments(config):
+    """`LogMelSpectrogram` arguments of the audio config (shared by data and models)."""
+    a = config.audio
+    return {
+        "sample_rate": a.sample_rate,
+        "fft_length": a.fft_length,
+        "frame_length": a.frame_length,
+        "frame_step": a.frame_step,
+        "num_mel_bins": a.num_mel_bins,
+    }
+
+
+def audio_preprocessor(config, spectrogram=False):
+    return AudioPreprocessor(
+        sample_rate=config.audio.sample_rate,
+        duration_seconds=config.audio.duration_seconds,
+        log_mel=log_mel_arguments(config) if spectrogram else None,
+        name="audio_preprocessor",
+    )
+
+
+def mask_generators(config, objective, text_pre, image_patch_size, spectrogram_patch_size):
+    """Masking layers for the masked objectives, keyed by the modality they mask."""
+    modalities = set(config.modalities)
+    generators = {}
+    if Modality.TEXT in modalities:
+        special = [text_pre.token_id(t) for t in (vocab_lib.PAD, vocab_lib.START, vocab_lib.END)]
+        generators["text"] = MaskedLMMaskGenerator(
+            vocabulary_size=text_pre.vocabulary_size,
+            mask_selection_rate=objective.mlm_selection_rate,
+            mask_selection_length=objective.mlm_max_selections,
+            mask_token_id=text_pre.token_id(vocab_lib.MASK),
+            unselectable_token_ids=special,
+            seed=config.seed,
+            name="mlm_mask_generator",
+        )
+    if Modality.IMAGE in modalities:
+        side = config.image.image_size // image_patch_size
+        generators["image"] = PatchMaskGenerator(
+            side * side, objective.image_mask_ratio, seed=config.seed, name="image_mask_generator"
+        )
+    if Modality.AUDIO in modalities:
+        frontend = LogMelSpectrogram(**log_mel_arguments(config))
+        max_samples = int(round(config.audio.sample_rate * config.audio.duration_seconds))
+        frames = frontend.num_frames(max_samples)
+        num_patches = (frames // spectrogram_patch_size) * (
+            config.audio.num_mel_bins // spectrogram_patch_size
+        )
+        generators["audio"] = PatchMaskGenerator(
+            num_patches, objective.audio_mask_ratio, seed=config.seed, name="audio_mask_generator"
+        )
+    return generators

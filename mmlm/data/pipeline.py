@@ -1,0 +1,152 @@
+"""The one function that turns any source into batched, preprocessed `tf.data` input.
+
+    source.load(split) → standardized examples → [shuffle] → per-example preprocessing
+    (tokenize, resize/rescale, crop/pad audio [+ log-mel]) in parallel → batch →
+    [augmentation and masking, sequential so seeded runs repeat exactly] → prefetch
+
+Batches are dicts: `token_ids`, `padding_mask` (and `<extra>_token_ids`, e.g. for text_es),
+`images`, `audio`, `audio_padding_mask` [, `spectrogram`, `spectrogram_padding_mask`],
+`text_present` / `image_present` / `audio_present`, the raw `text`, and the source's labels;
+with masking also `masked_token_ids`, `mask_positions`, `mask_ids`, `mask_weights`,
+`image_patch_mask`, `audio_patch_mask`.
+"""
+
+import tensorflow as tf
+
+from mmlm.data import factory
+
+
+def _presence(example, modality, source):
+    if modality in source.modalities:
+        return example[f"{modality}_present"]
+    return tf.constant(False)
+
+
+class _Preprocess:
+    """Per-example preprocessing (deterministic, runs in a parallel map)."""
+
+    def __init__(self, config, source, vocabulary, spectrogram):
+        self.modalities = {m.value for m in config.modalities}
+        self.source = source
+        self.image_size = config.image.image_size
+        self.text = factory.text_preprocessor(config, vocabulary) if "text" in self.modalities else None
+        self.extra_texts = [
+            key for key in config.text.extra_text_features if key in source.text_features
+        ] if self.text else []
+        self.image = factory.image_preprocessor(config) if "image" in self.modalities else None
+        self.audio = factory.audio_preprocessor(config, spectrogram) if "audio" in self.modalities else None
+
+    def __call__(self, example):
+        out = {key: value for key, value in example.items() if not self._consumed(key)}
+        if self.text is not None:
+            out.update(self.text(example["text"]))
+            out["text"] = example["text"]
+            out["text_present"] = _presence(example, "text", self.source)
+            for key in self.extra_texts:
+                tokens = self.text(example[key])
+                out[f"{key}_token_ids"] = tokens["token_ids"]
+                out[f"{key}_padding_mask"] = tokens["padding_mask"]
+        if self.image is not None:
+            present = _presence(example, "image", self.source)
+            out["images"] = tf.cond(
+                present,
+                lambda: self.image(example["image"]),
+                lambda: tf.zeros((self.image_size, self.image_size, 3), tf.float32),
+            )
+            out["image_present"] = present
+        if self.audio is not None:
+            out.update(self.audio(example["audio"]))  # empty audio → all-False mask
+            out["audio_present"] = _presence(example, "audio", self.source)
+        return out
+
+    def _consumed(self, key):
+        """Raw modality features this pipeline replaces (or drops as unused)."""
+        base = key.removesuffix("_present")
+        if base in ("text", "image", "audio") or key in ("text_es", "audio_es"):
+            return True
+        return key.startswith(("voice", "speed"))
+
+
+def build_dataset(
+    config,
+    split,
+    *,
+    vocabulary,
+    training=False,
+    source=None,
+    input_context=None,
+    objective=None,
+    image_patch_size=8,
+    spectrogram_patch_size=16,
+    spectrogram=False,
+    num_parallel_calls=None,
+):
+    """Builds the input pipeline of one split.
+
+    Args:
+        config: the `DataConfig`.
+        split: "train", "validation" or "test".
+        vocabulary: the WordPiece vocabulary (list of tokens) for text.
+        training: shuffle, drop the last partial batch, augment images.
+        source: a prepared `Source` (default: `factory.make_source(config)`).
+        input_context: a `tf.distribute.InputContext`: the batch becomes the per-replica batch
+            and this pipeline reads only its share of the files.
+        objective: an `ObjectiveConfig` to add the masks of the masked objectives.
+        image_patch_size, spectrogram_patch_size: patch sides the masks are drawn over.
+        spectrogram: also compute log-mel spectrograms in the pipeline (the model can do it
+            instead, from the raw waveform).
+        num_parallel_calls: per-example map parallelism (default AUTOTUNE).
+    Returns:
+        A `tf.data.Dataset` of dict batches.
+    """
+    source = source or factory.make_source(config)
+    batch_size = config.global_batch_size
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    parallel = num_parallel_calls or tf.data.AUTOTUNE
+
+    dataset = source.load(
+        split, shuffle_files=training, seed=config.seed, input_context=input_context
+    )
+    if training:
+        dataset = dataset.shuffle(
+            config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True
+        )
+    preprocess = _Preprocess(config, source, vocabulary, spectrogram)
+    dataset = dataset.map(preprocess, num_parallel_calls=parallel, deterministic=True)
+    dataset = dataset.batch(batch_size, drop_remainder=training)
+
+    random_maps = []
+    if training and preprocess.image is not None and config.image.augment:
+        random_maps.append(lambda batch: {**batch, "images": preprocess.image.augment_images(batch["images"])})
+    if objective is not None:
+        generators = factory.mask_generators(
+            config, objective, preprocess.text, image_patch_size, spectrogram_patch_size
+        )
+        random_maps.append(lambda batch: {**batch, **_masks(batch, generators)})
+    for random_map in random_maps:
+        dataset = dataset.map(random_map)  # sequential: seeded random ops repeat exactly
+
+    options = tf.data.Options()
+    options.deterministic = True
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.OFF  # sharding is done by the input context
+        if input_context is not None
+        else tf.data.experimental.AutoShardPolicy.AUTO
+    )
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _masks(batch, generators):
+    out = {}
+    if "text" in generators:
+        masked = generators["text"](batch["token_ids"])
+        out["masked_token_ids"] = masked["token_ids"]
+        for key in ("mask_positions", "mask_ids", "mask_weights"):
+            out[key] = masked[key]
+    if "image" in generators:
+        out["image_patch_mask"] = generators["image"](batch["images"])
+    if "audio" in generators:
+        out["audio_patch_mask"] = generators["audio"](batch["audio"])
+    return out
+

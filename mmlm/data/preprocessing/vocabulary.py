@@ -1,0 +1,59 @@
+"""WordPiece vocabularies: trained from a corpus with keras-nlp, saved as plain text assets."""
+
+import os
+
+import tensorflow as tf
+
+from mmlm.backend import keras_nlp
+
+PAD = "[PAD]"
+UNK = "[UNK]"
+START = "[START]"
+END = "[END]"
+MASK = "[MASK]"
+# Order fixes the ids: [PAD] is 0 so zero-padding is padding.
+RESERVED_TOKENS = (PAD, UNK, START, END, MASK)
+
+
+def train_vocabulary(texts, vocabulary_size, lowercase=True):
+    """Trains a WordPiece vocabulary.
+
+    Args:
+        texts: an iterable of strings or a `tf.data.Dataset` of scalar strings. Pass every
+            language the model should read (e.g. English and Spanish captions).
+        vocabulary_size: the maximum vocabulary size, reserved tokens included.
+        lowercase: lowercase before counting (must match the tokenizer's setting).
+    Returns:
+        The vocabulary as a list of tokens; `RESERVED_TOKENS` come first.
+    """
+    if not isinstance(texts, tf.data.Dataset):
+        texts = tf.data.Dataset.from_tensor_slices(tf.constant(list(texts), tf.string))
+    vocabulary = keras_nlp.tokenizers.compute_word_piece_vocabulary(
+        texts.batch(1024),
+        vocabulary_size=vocabulary_size,
+        lowercase=lowercase,
+        strip_accents=False,  # keep "círculo" distinct from "circulo"
+        reserved_tokens=list(RESERVED_TOKENS),
+    )
+    return list(vocabulary)
+
+
+def save_vocabulary(vocabulary, path):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(vocabulary) + "\n")
+    return path
+
+
+def load_vocabulary(path):
+    """Reads a vocabulary written by `save_vocabulary` (one token per line)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"vocabulary file {path} not found; run `mmlm data generate` for this config first"
+        )
+    with open(path, encoding="utf-8") as f:
+        vocabulary = [line.rstrip("\n") for line in f if line.rstrip("\n")]
+    missing = [t for t in RESERVED_TOKENS if t not in vocabulary]
+    if missing:
+        raise ValueError(f"vocabulary file {path} lacks the reserved tokens {missing}")
+    return vocabulary

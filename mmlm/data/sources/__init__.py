@@ -1,0 +1,1 @@
+"""Data sources: generated scenes, the user's manifest, TFDS data sets by name."""

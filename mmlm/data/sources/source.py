@@ -1,0 +1,100 @@
+"""`Source`: one TFDS builder behind every data source, read into one example layout.
+
+Every source yields the same standardized dict, whatever it was stored as:
+
+    text, text_present           tf.string (), bool ()   "" when absent
+    image, image_present         uint8 (H, W, 3), bool   an empty (0, 0, 3) image when absent
+    audio, audio_present         int16 or float (N,), bool   empty when absent
+    <extra>                      further texts/speech a source has (e.g. text_es, audio_es)
+    <labels>                     label features (e.g. label, heldout, object_color)
+
+Presence flags mark modalities a row does not have; they never stand in for bad data, which is
+reported when the data is prepared (see `validation_report`).
+"""
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+MODALITY_KEYS = ("text", "image", "audio")
+
+
+def absent_value(modality):
+    """The empty stand-in of an absent modality (shapes that cannot be mistaken for data)."""
+    return {
+        "text": tf.constant("", tf.string),
+        "image": tf.zeros((0, 0, 3), tf.uint8),
+        "audio": tf.zeros((0,), tf.int16),
+    }[modality]
+
+
+class Source:
+    """Base class: a prepared TFDS builder plus a `standardize` map into the common layout.
+
+    Subclasses set `self.builder` and implement `standardize(example)`; they may override
+    `prepare` (to generate data) and `vocabulary_texts` (which texts train the tokenizer).
+
+    Args:
+        name: identifier of the prepared data (used for vocabulary file names).
+        builder: the `tfds.core.DatasetBuilder` holding the data.
+        splits: mapping of mmlm split name ("train", "validation", "test") to TFDS split.
+    """
+
+    def __init__(self, name, builder, splits=None):
+        self.name = name
+        self.builder = builder
+        self.split_names = dict(splits or {s: s for s in ("train", "validation", "test")})
+
+    # Which of text/image/audio this source can provide at all.
+    modalities = MODALITY_KEYS
+    # Text features tokenized with the shared vocabulary (e.g. ("text", "text_es")).
+    text_features = ("text",)
+
+    def prepare(self):
+        """Makes the data available in `data_dir` (generates it when the source can)."""
+        self.builder.download_and_prepare()
+
+    def is_prepared(self):
+        return self.builder.is_prepared()
+
+    def num_examples(self, split):
+        return self.builder.info.splits[self.split_names[split]].num_examples
+
+    def available_splits(self):
+        return [s for s, tfds_split in self.split_names.items() if tfds_split in self.builder.info.splits]
+
+    def standardize(self, example):
+        raise NotImplementedError
+
+    def load(self, split, *, shuffle_files=False, seed=None, input_context=None):
+        """The standardized examples of `split` (unbatched, unshuffled beyond file order).
+
+        Args:
+            split: "train", "validation" or "test".
+            shuffle_files: shuffle the order of shard files (training).
+            seed: seed of the file shuffle.
+            input_context: a `tf.distribute.InputContext`; each input pipeline then reads only
+                its own shards.
+        """
+        if split not in self.split_names:
+            raise ValueError(f"unknown split {split!r}; expected one of {list(self.split_names)}")
+        if not self.is_prepared():
+            raise FileNotFoundError(
+                f"data set {self.name} is not prepared in {self.builder.data_dir}; "
+                "run `mmlm data generate --config ...` first"
+            )
+        read_config = tfds.ReadConfig(
+            input_context=input_context, shuffle_seed=seed, try_autocache=False
+        )
+        dataset = self.builder.as_dataset(
+            split=self.split_names[split], shuffle_files=shuffle_files, read_config=read_config
+        )
+        return dataset.map(self.standardize, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def vocabulary_texts(self, split="train"):
+        """Scalar strings that train the WordPiece vocabulary: every text feature of `split`."""
+        dataset = self.load(split)
+        texts = None
+        for key in self.text_features:
+            column = dataset.map(lambda ex, key=key: ex[key]).filter(lambda t: tf.strings.length(t) > 0)
+            texts = column if texts is None else texts.concatenate(column)
+        return texts

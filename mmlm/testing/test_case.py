@@ -1,0 +1,97 @@
+"""`TestCase` with the shared checks of STYLE.md §4.
+
+A test file calls `run_layer_test` or `run_preprocessing_layer_test` and then only asserts what is
+special about its layer, so setup is never copied between files.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from mmlm.backend import keras
+
+
+def _to_numpy(structure):
+    return tf.nest.map_structure(
+        lambda t: t.to_list() if isinstance(t, tf.RaggedTensor) else np.asarray(t), structure
+    )
+
+
+class TestCase(tf.test.TestCase):
+    """Base class for mmlm tests."""
+
+    def setUp(self):
+        super().setUp()
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(1234)
+
+    def assertAllCloseNested(self, expected, actual, **tolerances):
+        """`assertAllClose` over matching nested structures (dicts of tensors)."""
+        tf.nest.assert_same_structure(expected, actual)
+        for e, a in zip(tf.nest.flatten(_to_numpy(expected)), tf.nest.flatten(_to_numpy(actual))):
+            if np.asarray(e).dtype.kind in "OSUb":
+                self.assertAllEqual(e, a)
+            else:
+                self.assertAllClose(e, a, **tolerances)
+
+    def run_serialization_test(self, layer):
+        """Config round trip: `from_config(get_config())` rebuilds an equal config."""
+        config = layer.get_config()
+        revived = layer.__class__.from_config(config)
+        self.assertEqual(config, revived.get_config())
+        serialized = keras.saving.serialize_keras_object(layer)
+        revived = keras.saving.deserialize_keras_object(serialized)
+        self.assertEqual(config, revived.get_config())
+        return revived
+
+    def run_layer_test(self, layer, inputs, expected_output_shape=None, **tolerances):
+        """Serialization, eager vs `tf.function` parity and the symbolic output shape.
+
+        Args:
+            layer: the layer under test (built or not).
+            inputs: a tensor or dict of tensors with a batch dimension.
+            expected_output_shape: optional shape (or nested shapes) of the eager output.
+        Returns:
+            The eager output.
+        """
+        eager = layer(inputs)
+        revived = self.run_serialization_test(layer)
+        graph = tf.function(layer)(inputs)
+        self.assertAllCloseNested(eager, graph, **tolerances)
+        if revived.weights == [] and layer.weights == []:
+            # Stateless layers must give the same numbers after the round trip.
+            self.assertAllCloseNested(eager, revived(inputs), **tolerances)
+        if expected_output_shape is not None:
+            shapes = tf.nest.map_structure(lambda t: tuple(t.shape), eager)
+            self.assertEqual(expected_output_shape, shapes)
+        symbolic = layer(
+            tf.nest.map_structure(
+                lambda t: keras.Input(shape=t.shape[1:], dtype=t.dtype, batch_size=None), inputs
+            )
+        )
+        tf.nest.map_structure(
+            lambda s, e: self.assertEqual(list(s.shape[1:]), list(e.shape[1:])), symbolic, eager
+        )
+        return eager
+
+    def run_preprocessing_layer_test(self, layer, examples, **tolerances):
+        """Eager vs `tf.data.map`, and batched vs one example at a time.
+
+        Args:
+            layer: a preprocessing layer that accepts batched and unbatched inputs.
+            examples: a batch (tensor or dict of tensors; leading dimension = examples).
+        Returns:
+            The batched eager output.
+        """
+        self.run_serialization_test(layer)
+        batched = layer(examples)
+        dataset = tf.data.Dataset.from_tensor_slices(examples)
+        mapped = next(iter(dataset.batch(1_000_000).map(layer)))
+        self.assertAllCloseNested(batched, mapped, **tolerances)
+        one_by_one = [layer(example) for example in dataset]
+        for i, single in enumerate(one_by_one):
+            row = tf.nest.map_structure(lambda t: t[i], batched)
+            self.assertAllCloseNested(row, single, **tolerances)
+        unbatched_map = list(dataset.map(layer))
+        for single, mapped_single in zip(one_by_one, unbatched_map):
+            self.assertAllCloseNested(single, mapped_single, **tolerances)
+        return batched
