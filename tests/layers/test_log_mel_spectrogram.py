@@ -23,8 +23,9 @@ LOUD_PARITY_TOLERANCE_DB = 0.001  # max |diff| over bins within LOUD_RANGE_DB of
 LOUD_RANGE_DB = 60.0
 
 
-def librosa_log_mel(y, sr, n_fft=400, win_length=400, hop_length=160, n_mels=80, fmin=0.0,
-                    fmax=None, htk=False):
+def librosa_log_mel(
+    y, sr, n_fft=400, win_length=400, hop_length=160, n_mels=80, fmin=0.0, fmax=None, htk=False
+):
     """The reference: (frames, n_mels) dB; `htk` uses unit-peak filters like the layer."""
     import librosa
 

@@ -368,7 +368,7 @@ def _load_audio(path, sample_rate):
     try:
         info = soundfile.info(path)
         if info.format in ("WAV", "WAVEX"):
-            pass
+            _check_wav_length(path)
         data, file_rate = soundfile.read(path, dtype="float32", always_2d=True)  # (N, C)
     except (soundfile.SoundFileError, RuntimeError) as error:
         detail = f"soundfile cannot read it: {error} (corrupt, truncated or unsupported format)"

@@ -28,7 +28,9 @@ def variable_length_examples():
 
 class AudioPreprocessorTest(TestCase):
     def make_layer(self, log_mel=LOG_MEL):
-        return AudioPreprocessor(sample_rate=SAMPLE_RATE, duration_seconds=DURATION, log_mel=log_mel)
+        return AudioPreprocessor(
+            sample_rate=SAMPLE_RATE, duration_seconds=DURATION, log_mel=log_mel
+        )
 
     def test_preprocessing_layer_dense(self):
         for num_samples in (3000, 4000, 6001):  # pad, exact, crop

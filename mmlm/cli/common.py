@@ -1,0 +1,35 @@
+"""Arguments and helpers shared by subcommands."""
+
+import os
+
+
+def add_config_arguments(parser, workdir=True):
+    parser.add_argument(
+        "--config",
+        required=True,
+        metavar="FILE[:smoke]",
+        help="experiment file (configs/*.py, optionally ':smoke') or a config.yaml of a run",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, type-checked (repeatable), e.g. data.global_batch_size=8",
+    )
+    if workdir:
+        parser.add_argument(
+            "--workdir",
+            default=None,
+            help="run directory for the resolved config and reports (default: runs/<name>)",
+        )
+
+
+def resolve(args, extra_overrides=()):
+    """Loads the config of `args` and returns (config, workdir)."""
+    from mmlm.config import load_config
+
+    config = load_config(args.config, list(args.overrides) + list(extra_overrides))
+    workdir = getattr(args, "workdir", None) or os.path.join("runs", config.name)
+    return config, workdir

@@ -1,0 +1,73 @@
+"""`mmlm data generate` and `mmlm data inspect`."""
+
+import json
+import os
+
+from mmlm.cli import common
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "data",
+        help="prepare and inspect data sets",
+        description="Prepare (generate or ingest) the data of a config and inspect it.",
+    )
+    commands = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+
+    generate = commands.add_parser(
+        "generate",
+        help="generate scenes / ingest a manifest / prepare a TFDS set, and train the vocabulary",
+        description=(
+            "Makes the config's data available in data.data_dir as a TFDS data set and trains "
+            "the WordPiece vocabulary on its training texts. Writes the resolved config to "
+            "WORKDIR/config.yaml."
+        ),
+    )
+    common.add_config_arguments(generate)
+    generate.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="skip invalid manifest records (counted and reported) instead of failing",
+    )
+    generate.set_defaults(run=run_generate)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="counts per split, examples, durations, vocabulary and validation problems",
+        description="Reports on the prepared data of a config (run `data generate` first).",
+    )
+    common.add_config_arguments(inspect)
+    inspect.add_argument("--examples", type=int, default=3, help="decoded examples per split")
+    inspect.add_argument("--json", default=None, help="also write the report as JSON here")
+    inspect.set_defaults(run=run_inspect)
+
+
+def run_generate(args):
+    from mmlm.config import write_config
+    from mmlm.data.prepare import prepare_data
+
+    config, workdir = common.resolve(args, ["data.skip_invalid=true"] if args.skip_invalid else [])
+    print(f"config written to {write_config(config, workdir)}")
+    result = prepare_data(config.data)
+    source = result["source"]
+    for split in source.available_splits():
+        print(f"  {split:<11} {source.num_examples(split):>7} examples")
+    if hasattr(source, "validation_report"):
+        report = source.validation_report()
+        path = os.path.join(workdir, "invalid_records.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2)
+        print(f"  {report['num_invalid']} invalid records skipped; report: {path}")
+    return 0
+
+
+def run_inspect(args):
+    from mmlm.data.inspect import format_report, inspect_data
+
+    config, _ = common.resolve(args)
+    report = inspect_data(config.data, num_examples=args.examples)
+    print(format_report(report))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2)
+    return 0

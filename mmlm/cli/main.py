@@ -1,0 +1,33 @@
+"""The `mmlm` command line: parses arguments and calls one library function per subcommand."""
+
+import argparse
+import sys
+
+from mmlm.cli import data as data_command
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="mmlm",
+        description="mmlm: multimodal (text, image, audio) language models on tf_keras.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    data_command.add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the `mmlm` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from mmlm.config import ConfigError  # imported late: `--help` stays fast
+
+    try:
+        return args.run(args) or 0
+    except (ConfigError, FileNotFoundError) as error:
+        print(f"mmlm {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
