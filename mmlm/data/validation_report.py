@@ -13,7 +13,7 @@ class _RecordIssue:
     """Where a problem sits in a manifest and what it is.
 
     Attributes:
-        source: path of the manifest file.
+        source: absolute path of the manifest file.
         line: 1-based physical line in the manifest (for CSV, counting the header line; for a
             quoted field spanning lines, the record's first line).
         column: the column at fault, or None when the whole line is (invalid JSON, say).

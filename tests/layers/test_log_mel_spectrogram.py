@@ -89,8 +89,8 @@ class LogMelSpectrogramTest(TestCase):
         self.run_layer_test(LogMelSpectrogram(), waveform, expected_output_shape=(2, 101, 80))
 
     def test_parity_speech(self):
-        if shutil.which("espeak-ng") is None:
-            self.skipTest("espeak-ng is not installed (apt-get install espeak-ng).")
+        # espeak-ng is a setup requirement (tools/setup.sh): missing, this test must fail.
+        self.assertIsNotNone(shutil.which("espeak-ng"), "espeak-ng missing: apt-get install espeak-ng")
         speech = espeak_speech(16000)
         self.assertGreater(speech.size, 16000)
         self.assertParity(speech, 16000)  # DFT-matmul path (fft_length 400).

@@ -93,10 +93,10 @@ def read_manifest(path, *, image_size, sample_rate, skip_invalid=False, report=N
         FileNotFoundError: if the manifest itself does not exist.
         ValueError: if the suffix is not a manifest suffix.
     """
-    source = os.fspath(path)
+    source = os.path.abspath(os.fspath(path))  # records name it unambiguously, as media files
     own_report = report is None
     report = ValidationReport() if own_report else report
-    base_dir = os.path.dirname(os.path.abspath(source))
+    base_dir = os.path.dirname(source)
     seen_keys = set()
     try:
         for line, row in _read_rows(source):
