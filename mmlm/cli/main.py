@@ -20,11 +20,15 @@ def main(argv=None):
     """Entry point of the `mmlm` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    import tensorflow_datasets as tfds
+
+    tfds.disable_progress_bar()
     from mmlm.config import ConfigError  # imported late: `--help` stays fast
+    from mmlm.data.errors import DataValidationError
 
     try:
         return args.run(args) or 0
-    except (ConfigError, FileNotFoundError) as error:
+    except (ConfigError, DataValidationError, FileNotFoundError) as error:
         print(f"mmlm {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -179,8 +179,8 @@ def from_dict(config_cls, values, prefix=""):
     unknown = sorted(set(values) - names)
     if unknown:
         raise ConfigError(
-            f"unknown key {prefix}{unknown[0]!r} in {config_cls.__name__}; "
-            f"valid keys: {', '.join(sorted(names))}"
+            f"unknown key {prefix + unknown[0]!r} in {config_cls.__name__}; "
+            f"valid keys: {', '.join(prefix + n for n in sorted(names))}"
         )
     hints = _field_types(config_cls)
     kwargs = {k: _check_type(v, hints[k], f"{prefix}{k}") for k, v in values.items()}

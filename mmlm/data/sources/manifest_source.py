@@ -1,0 +1,148 @@
+"""The user's manifest (docs/manifest.md) ingested into a TFDS data set, as a `Source`.
+
+Ingestion decodes, validates and converts every row once (images to RGB at the configured
+size, audio to mono int16 at the configured rate); training then reads TFRecords in-graph like
+any other source. Absent modalities are stored empty, so no placeholder pixels or samples exist.
+"""
+
+import collections
+import hashlib
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from mmlm.data.sources import manifest as manifest_lib
+from mmlm.data.sources.source import Source
+from mmlm.data.validation_report import ValidationReport
+
+REPORT_FILENAME = "invalid_records.json"
+
+
+class ManifestBuilderConfig(tfds.core.BuilderConfig):
+    """One ingestion of one manifest file (its bytes and the conversion settings name it)."""
+
+    def __init__(self, *, manifest_path, image_size, sample_rate, skip_invalid, **kwargs):
+        self.manifest_path = os.path.abspath(manifest_path)
+        self.image_size = image_size
+        self.sample_rate = sample_rate
+        self.skip_invalid = skip_invalid
+        with open(self.manifest_path, "rb") as f:
+            digest = hashlib.sha1(f.read())
+        digest.update(json.dumps([self.manifest_path, image_size, sample_rate, skip_invalid]).encode())
+        stem = os.path.splitext(os.path.basename(manifest_path))[0]
+        safe_stem = "".join(c if c.isalnum() else "_" for c in stem)
+        super().__init__(name=f"{safe_stem}_{digest.hexdigest()[:10]}", **kwargs)
+
+
+class ManifestDataset(tfds.core.GeneratorBasedBuilder):
+    """TFDS builder over a manifest; the validation report of the last ingestion is kept."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    BUILDER_CONFIG_CLASS = ManifestBuilderConfig
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            description=f"Ingested from {self.builder_config.manifest_path}",
+            features=tfds.features.FeaturesDict(
+                {
+                    "id": tfds.features.Text(),
+                    "text": tfds.features.Text(doc="caption; empty when the row has none"),
+                    "image": tfds.features.Tensor(
+                        shape=(None, None, 3), dtype=np.uint8,
+                        encoding=tfds.features.Encoding.ZLIB,
+                        doc="RGB at the configured size; (0, 0, 3) when the row has none",
+                    ),
+                    "audio": tfds.features.Tensor(
+                        shape=(None,), dtype=np.int16, encoding=tfds.features.Encoding.ZLIB,
+                        doc="mono int16 PCM at the configured rate; empty when the row has none",
+                    ),
+                    "label": tfds.features.Text(doc="class name; empty when the row has none"),
+                }
+            ),
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager
+        c = self.builder_config
+        self.validation_report = ValidationReport()
+        by_split = collections.defaultdict(list)
+        for key, example in manifest_lib.read_manifest(
+            c.manifest_path,
+            image_size=c.image_size,
+            sample_rate=c.sample_rate,
+            skip_invalid=c.skip_invalid,
+            report=self.validation_report,
+        ):
+            by_split[example["split"]].append((key, example))
+        if not by_split:
+            raise ValueError(f"manifest {c.manifest_path}: no valid rows to ingest")
+        return {split: self._generate_examples(rows) for split, rows in by_split.items()}
+
+    def _generate_examples(self, rows):
+        for key, example in rows:
+            yield key, {
+                "id": example["id"],
+                "text": example["text"],
+                "image": np.zeros((0, 0, 3), np.uint8) if example["image"] is None else example["image"],
+                "audio": np.zeros((0,), np.int16) if example["audio"] is None else example["audio"],
+                "label": example["label"],
+            }
+
+
+class ManifestSource(Source):
+    """A manifest ingested into `data_dir` (see docs/manifest.md).
+
+    Args:
+        manifest_path: the JSONL or CSV manifest.
+        data_dir: TFDS data directory.
+        image_size, sample_rate: conversion targets.
+        skip_invalid: skip (count and report) invalid rows instead of failing on the first.
+    """
+
+    def __init__(self, manifest_path, data_dir, *, image_size, sample_rate, skip_invalid):
+        if not manifest_path:
+            raise ValueError("data.source=manifest needs data.manifest.path")
+        if not os.path.isfile(manifest_path):
+            raise FileNotFoundError(f"data.manifest.path: no such file {manifest_path}")
+        config = ManifestBuilderConfig(
+            manifest_path=manifest_path,
+            image_size=image_size,
+            sample_rate=sample_rate,
+            skip_invalid=skip_invalid,
+        )
+        builder = ManifestDataset(config=config, data_dir=os.path.abspath(data_dir))
+        super().__init__(f"manifest-{config.name}", builder)
+        columns = manifest_lib.manifest_columns(manifest_path)
+        self.modalities = tuple(m for m in ("text", "image", "audio") if m in columns)
+
+    def _report_path(self):
+        return os.path.join(self.builder.data_dir, REPORT_FILENAME)
+
+    def prepare(self):
+        if self.builder.is_prepared():
+            return
+        self.builder.download_and_prepare()
+        self.builder.validation_report.to_json(self._report_path())
+
+    def validation_report(self):
+        """The ingestion's report as a dict (counts per reason and every invalid record)."""
+        with open(self._report_path(), encoding="utf-8") as f:
+            return json.load(f)
+
+    def available_splits(self):
+        return [s for s in ("train", "validation", "test") if s in self.builder.info.splits]
+
+    def standardize(self, example):
+        return {
+            "text": example["text"],
+            "text_present": tf.strings.length(example["text"]) > 0,
+            "image": example["image"],
+            "image_present": tf.size(example["image"]) > 0,
+            "audio": example["audio"],
+            "audio_present": tf.size(example["audio"]) > 0,
+            "label": example["label"],
+            "id": example["id"],
+        }
