@@ -15,6 +15,14 @@ from mmlm.data.preprocessing.text_preprocessor import TextPreprocessor
 from mmlm.layers.log_mel_spectrogram import LogMelSpectrogram
 
 
+def layer_seed(config, stream):
+    """A distinct, never-zero seed per random preprocessing layer.
+
+    Keras and keras-cv treat `seed=0` as "unseeded", so `data.seed=0` must not reach a layer.
+    """
+    return config.seed * 1000 + stream
+
+
 def make_source(config):
     """The `Source` that `config.source` names (a `DataConfig`)."""
     if config.source is DataSource.SCENES:
@@ -82,7 +90,7 @@ def image_preprocessor(config):
         random_translation=i.random_translation,
         random_contrast=i.random_contrast,
         random_flip=i.random_flip,
-        seed=config.seed,
+        seed=layer_seed(config, 1),
         name="image_preprocessor",
     )
 
@@ -120,13 +128,13 @@ def mask_generators(config, objective, text_pre, image_patch_size, spectrogram_p
             mask_selection_length=objective.mlm_max_selections,
             mask_token_id=text_pre.token_id(vocab_lib.MASK),
             unselectable_token_ids=special,
-            seed=config.seed,
+            seed=layer_seed(config, 2),
             name="mlm_mask_generator",
         )
     if Modality.IMAGE in modalities:
         side = config.image.image_size // image_patch_size
         generators["image"] = PatchMaskGenerator(
-            side * side, objective.image_mask_ratio, seed=config.seed, name="image_mask_generator"
+            side * side, objective.image_mask_ratio, seed=layer_seed(config, 3), name="image_mask_generator"
         )
     if Modality.AUDIO in modalities:
         frontend = LogMelSpectrogram(**log_mel_arguments(config))
@@ -136,6 +144,6 @@ def mask_generators(config, objective, text_pre, image_patch_size, spectrogram_p
             config.audio.num_mel_bins // spectrogram_patch_size
         )
         generators["audio"] = PatchMaskGenerator(
-            num_patches, objective.audio_mask_ratio, seed=config.seed, name="audio_mask_generator"
+            num_patches, objective.audio_mask_ratio, seed=layer_seed(config, 4), name="audio_mask_generator"
         )
     return generators

@@ -5,6 +5,11 @@ import tensorflow as tf
 from mmlm.backend import keras, keras_cv, register
 
 
+def _stream(seed, index):
+    """Distinct seeds per augmentation layer, so they do not draw the same random numbers."""
+    return None if not seed else seed * 7 + index
+
+
 @register
 class ImagePreprocessor(keras.layers.Layer):
     """Resizes and rescales images; augments them only when `training=True`.
@@ -15,7 +20,8 @@ class ImagePreprocessor(keras.layers.Layer):
         random_translation: max shift as a fraction of the side (0 disables).
         random_contrast: contrast jitter factor (0 disables).
         random_flip: random horizontal flips.
-        seed: seed of the augmentation layers.
+        seed: seed of the augmentation layers (each gets its own stream derived from it;
+            None or 0 means unseeded, as everywhere in Keras).
 
     Call arguments:
         inputs: uint8 images (values 0..255) or float images (values in [0, 1]), one (H, W, C)
@@ -51,19 +57,20 @@ class ImagePreprocessor(keras.layers.Layer):
         if random_translation:
             self.augmentations.append(
                 keras_cv.layers.RandomTranslation(
-                    random_translation, random_translation, fill_mode="nearest", seed=seed,
+                    random_translation, random_translation, fill_mode="nearest", seed=_stream(seed, 0),
                     name="random_translation",
                 )
             )
         if random_contrast:
             self.augmentations.append(
                 keras_cv.layers.RandomContrast(
-                    value_range=(0, 1), factor=random_contrast, seed=seed, name="random_contrast"
+                    value_range=(0, 1), factor=random_contrast, seed=_stream(seed, 1),
+                    name="random_contrast",
                 )
             )
         if random_flip:
             self.augmentations.append(
-                keras_cv.layers.RandomFlip("horizontal", seed=seed, name="random_flip")
+                keras_cv.layers.RandomFlip("horizontal", seed=_stream(seed, 2), name="random_flip")
             )
 
     def call(self, inputs, training=False):

@@ -82,11 +82,16 @@ class Source:
                 f"data set {self.name} is not prepared in {self.builder.data_dir}; "
                 "run `mmlm data generate --config ...` first"
             )
-        read_config = tfds.ReadConfig(
-            input_context=input_context, shuffle_seed=seed, try_autocache=False
-        )
+        tfds_split = self.split_names[split]
+        if input_context is not None and input_context.num_input_pipelines > 1:
+            # Even example ranges rather than file sharding: works with fewer files than input
+            # pipelines, and each pipeline still reads only its own range.
+            tfds_split = tfds.even_splits(tfds_split, n=input_context.num_input_pipelines)[
+                input_context.input_pipeline_id
+            ]
+        read_config = tfds.ReadConfig(shuffle_seed=seed, try_autocache=False)
         dataset = self.builder.as_dataset(
-            split=self.split_names[split], shuffle_files=shuffle_files, read_config=read_config
+            split=tfds_split, shuffle_files=shuffle_files, read_config=read_config
         )
         return dataset.map(self.standardize, num_parallel_calls=tf.data.AUTOTUNE)
 
