@@ -13,10 +13,14 @@ def prepare_data(config, log=print):
         A dict: `source` (the prepared `Source`), `vocabulary_path`, `vocabulary_size`.
     """
     source = factory.make_source(config)
+    already_prepared = source.is_prepared()
     log(f"preparing {source.name} in {os.path.abspath(config.data_dir)}")
     source.prepare()
     path = factory.vocabulary_path(config, source)
-    if "text" in source.modalities:
+    if already_prepared and os.path.isfile(path):
+        vocabulary = vocab_lib.load_vocabulary(path)
+        log(f"data and vocabulary ({len(vocabulary)} tokens) already prepared: {path}")
+    elif "text" in source.modalities:
         vocabulary = vocab_lib.train_vocabulary(
             source.vocabulary_texts("train"),
             config.text.vocabulary_size,

@@ -77,11 +77,6 @@ class Source:
         """
         if split not in self.split_names:
             raise ValueError(f"unknown split {split!r}; expected one of {list(self.split_names)}")
-        if not self.is_prepared():
-            raise FileNotFoundError(
-                f"data set {self.name} is not prepared in {self.builder.data_dir}; "
-                "run `mmlm data generate --config ...` first"
-            )
         tfds_split = self.split_names[split]
         if input_context is not None and input_context.num_input_pipelines > 1:
             # Even example ranges rather than file sharding: works with fewer files than input

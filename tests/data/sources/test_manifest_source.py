@@ -1,0 +1,85 @@
+"""A manifest ingested through TFDS and read by the pipeline; bad rows fail or are counted."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import soundfile
+from PIL import Image
+
+from mmlm.config import DataSource, ManifestConfig
+from mmlm.data.errors import DataValidationError
+from mmlm.data.pipeline import build_dataset
+from mmlm.data.prepare import load_prepared, prepare_data
+from mmlm.testing.data import smoke_config
+
+
+def _manifest(folder, extra_rows=()):
+    media = folder / "media"
+    media.mkdir()
+    Image.new("RGBA", (90, 40), (255, 0, 0, 255)).save(media / "red.png")
+    Image.new("L", (30, 30), 51).save(media / "gray.png")
+    tone = 0.25 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)
+    soundfile.write(media / "tone.wav", tone, 8000)  # 1 s at 8 kHz → 16 kHz
+    (media / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    rows = [
+        {"id": "a", "text": "a red box", "image": "media/red.png", "audio": "media/tone.wav", "label": "red"},
+        {"id": "b", "text": "a gray box", "image": "media/gray.png", "label": "gray"},
+        {"id": "c", "audio": "media/tone.wav", "split": "test"},
+        {"id": "d", "text": "words only", "split": "test"},
+        *extra_rows,
+    ]
+    path = folder / "manifest.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def _data_config(tmp_path, manifest, skip_invalid=False):
+    config = smoke_config(str(tmp_path / "data"))
+    return dataclasses.replace(
+        config.data,
+        source=DataSource.MANIFEST,
+        manifest=ManifestConfig(path=str(manifest)),
+        skip_invalid=skip_invalid,
+    )
+
+
+def test_rows_with_any_modalities_reach_the_pipeline(tmp_path):
+    data = _data_config(tmp_path, _manifest(tmp_path))
+    prepare_data(data, log=lambda *_: None)
+    source, vocabulary = load_prepared(data)
+    assert source.num_examples("train") == 2 and source.num_examples("test") == 2
+    batches = list(build_dataset(data, "test", vocabulary=vocabulary, source=source))
+    rows = {row_id.decode(): i for i, row_id in enumerate(batches[0]["id"].numpy())}
+    batch = {k: v.numpy() for k, v in batches[0].items()}
+    c, d = rows["c"], rows["d"]
+    assert not batch["text_present"][c] and batch["text_present"][d]
+    assert batch["audio_present"][c] and not batch["audio_present"][d]
+    assert not batch["image_present"][c] and not batch["images"][c].any()
+    assert batch["audio_padding_mask"][c].sum() == 16000  # resampled to 16 kHz
+    assert not batch["audio_padding_mask"][d].any()
+    train = {k: v.numpy() for k, v in next(iter(build_dataset(data, "train", vocabulary=vocabulary, source=source))).items()}
+    gray = list(train["id"]).index(b"b")
+    np.testing.assert_allclose(train["images"][gray], 0.2, atol=1e-6)  # L=51 → RGB 0.2
+
+
+def test_invalid_row_fails_with_line_and_file_by_default(tmp_path):
+    bad = {"text": "broken", "image": "media/broken.png"}
+    data = _data_config(tmp_path, _manifest(tmp_path, [bad]))
+    with pytest.raises(DataValidationError) as error:
+        prepare_data(data, log=lambda *_: None)
+    message = str(error.value)
+    assert "line 5" in message and "broken.png" in message and "corrupt_image" in message
+
+
+def test_skip_invalid_counts_and_keeps_every_valid_row(tmp_path):
+    bad = [{"text": "broken", "image": "media/broken.png"}, {"text": "  "}, {"txt": "typo"}]
+    data = _data_config(tmp_path, _manifest(tmp_path, bad), skip_invalid=True)
+    source = prepare_data(data, log=lambda *_: None)["source"]
+    report = source.validation_report()
+    assert report["num_invalid"] == 3 and report["num_valid"] == 4
+    assert report["counts_by_reason"] == {"corrupt_image": 1, "empty_text": 1, "unknown_column": 1}
+    assert sorted(r["line"] for r in report["invalid"]) == [5, 6, 7]
+    ids = {x["id"].numpy() for split in ("train", "test") for x in source.load(split)}
+    assert ids == {b"a", b"b", b"c", b"d"}
