@@ -24,11 +24,7 @@ def add_parser(subparsers):
         ),
     )
     common.add_config_arguments(generate)
-    generate.add_argument(
-        "--skip-invalid",
-        action="store_true",
-        help="skip invalid manifest records (counted and reported) instead of failing",
-    )
+    _add_skip_invalid(generate, "skip invalid manifest records (counted and reported) instead of failing")
     generate.set_defaults(run=run_generate)
 
     inspect = commands.add_parser(
@@ -36,17 +32,26 @@ def add_parser(subparsers):
         help="counts per split, examples, durations, vocabulary and validation problems",
         description="Reports on the prepared data of a config (run `data generate` first).",
     )
-    common.add_config_arguments(inspect)
+    common.add_config_arguments(inspect, workdir=False)
+    _add_skip_invalid(inspect, "inspect the ingestion made with --skip-invalid")
     inspect.add_argument("--examples", type=int, default=3, help="decoded examples per split")
     inspect.add_argument("--json", default=None, help="also write the report as JSON here")
     inspect.set_defaults(run=run_inspect)
+
+
+def _add_skip_invalid(parser, help_text):
+    parser.add_argument("--skip-invalid", action="store_true", help=f"{help_text} (data.skip_invalid)")
+
+
+def _skip_invalid_override(args):
+    return ["data.skip_invalid=true"] if args.skip_invalid else []
 
 
 def run_generate(args):
     from mmlm.config import write_config
     from mmlm.data.prepare import prepare_data
 
-    config, workdir = common.resolve(args, ["data.skip_invalid=true"] if args.skip_invalid else [])
+    config, workdir = common.resolve(args, _skip_invalid_override(args))
     print(f"config written to {write_config(config, workdir)}")
     result = prepare_data(config.data)
     source = result["source"]
@@ -58,13 +63,15 @@ def run_generate(args):
         with open(path, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)
         print(f"  {report['num_invalid']} invalid records skipped; report: {path}")
+        for reason, count in sorted(report["counts_by_reason"].items()):
+            print(f"    {count} × {reason}")
     return 0
 
 
 def run_inspect(args):
     from mmlm.data.inspect import format_report, inspect_data
 
-    config, _ = common.resolve(args)
+    config, _ = common.resolve(args, _skip_invalid_override(args))
     report = inspect_data(config.data, num_examples=args.examples)
     print(format_report(report))
     if args.json:

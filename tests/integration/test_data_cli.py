@@ -60,3 +60,25 @@ def test_help(argv, capsys):
         main(argv)
     assert exit_.value.code == 0
     assert "usage: mmlm" in capsys.readouterr().out
+
+
+def test_manifest_with_a_bad_row_fails_then_skip_invalid_reports_it(tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("RGB", (20, 10), (0, 0, 255)).save(tmp_path / "blue.png")
+    (tmp_path / "m.csv").write_text("text,image\na blue box,blue.png\n,missing.png\n")
+    common = [
+        "--config", CONFIG, "--set", f"data.data_dir={tmp_path / 'data'}",
+        "--set", "data.source=manifest", "--set", f"data.manifest.path={tmp_path / 'm.csv'}",
+    ]
+    assert main(["data", "generate", *common, "--workdir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "m.csv, line 3, column 'image'" in err and "missing_file" in err
+
+    assert main(["data", "generate", *common, "--workdir", str(tmp_path / "run"), "--skip-invalid"]) == 0
+    out = capsys.readouterr().out
+    assert "1 invalid records skipped" in out and "1 × missing_file" in out
+    assert (tmp_path / "run" / "invalid_records.json").is_file()
+    assert main(["data", "inspect", *common, "--skip-invalid"]) == 0
+    out = capsys.readouterr().out
+    assert "train                1" in out and "1 × missing_file" in out
