@@ -132,9 +132,6 @@ class ManifestSource(Source):
         with open(self._report_path(), encoding="utf-8") as f:
             return json.load(f)
 
-    def available_splits(self):
-        return [s for s in ("train", "validation", "test") if s in self.builder.info.splits]
-
     def standardize(self, example):
         return {
             "text": example["text"],
