@@ -40,16 +40,26 @@ def main(argv=None):
 
     def pipeline(spectrogram):
         return build_dataset(
-            config.data, "train", vocabulary=vocabulary, source=source, training=True,
-            objective=config.objective, spectrogram=spectrogram,
+            config.data,
+            "train",
+            vocabulary=vocabulary,
+            source=source,
+            training=True,
+            objective=config.objective,
+            spectrogram=spectrogram,
         )
 
     rows = [
-        ("full: decode, log-mel, tokenize, augment, masks", _throughput(pipeline(True), args.batches)),
+        (
+            "full: decode, log-mel, tokenize, augment, masks",
+            _throughput(pipeline(True), args.batches),
+        ),
         ("without log-mel (model computes it)", _throughput(pipeline(False), args.batches)),
     ]
-    print(f"data pipeline throughput, {source.name}, batch {config.data.global_batch_size}, "
-          f"{tf.config.threading.get_inter_op_parallelism_threads() or 'default'} inter-op threads")
+    print(
+        f"data pipeline throughput, {source.name}, batch {config.data.global_batch_size}, "
+        f"{tf.config.threading.get_inter_op_parallelism_threads() or 'default'} inter-op threads"
+    )
     print(f"{'variant':<52}{'examples/s':>12}")
     for name, value in rows:
         print(f"{name:<52}{value:>12.1f}")

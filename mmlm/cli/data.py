@@ -24,7 +24,9 @@ def add_parser(subparsers):
         ),
     )
     common.add_config_arguments(generate)
-    _add_skip_invalid(generate, "skip invalid manifest records (counted and reported) instead of failing")
+    _add_skip_invalid(
+        generate, "skip invalid manifest records (counted and reported) instead of failing"
+    )
     generate.set_defaults(run=run_generate)
 
     inspect = commands.add_parser(
@@ -40,7 +42,9 @@ def add_parser(subparsers):
 
 
 def _add_skip_invalid(parser, help_text):
-    parser.add_argument("--skip-invalid", action="store_true", help=f"{help_text} (data.skip_invalid)")
+    parser.add_argument(
+        "--skip-invalid", action="store_true", help=f"{help_text} (data.skip_invalid)"
+    )
 
 
 def _skip_invalid_override(args):

@@ -134,7 +134,10 @@ def mask_generators(config, objective, text_pre, image_patch_size, spectrogram_p
     if Modality.IMAGE in modalities:
         side = config.image.image_size // image_patch_size
         generators["image"] = PatchMaskGenerator(
-            side * side, objective.image_mask_ratio, seed=layer_seed(config, 3), name="image_mask_generator"
+            side * side,
+            objective.image_mask_ratio,
+            seed=layer_seed(config, 3),
+            name="image_mask_generator",
         )
     if Modality.AUDIO in modalities:
         frontend = LogMelSpectrogram(**log_mel_arguments(config))
@@ -144,6 +147,9 @@ def mask_generators(config, objective, text_pre, image_patch_size, spectrogram_p
             config.audio.num_mel_bins // spectrogram_patch_size
         )
         generators["audio"] = PatchMaskGenerator(
-            num_patches, objective.audio_mask_ratio, seed=layer_seed(config, 4), name="audio_mask_generator"
+            num_patches,
+            objective.audio_mask_ratio,
+            seed=layer_seed(config, 4),
+            name="audio_mask_generator",
         )
     return generators

@@ -1,7 +1,6 @@
 """`inspect_data`: what a prepared data set holds, and what looks wrong in it."""
 
 import numpy as np
-import tensorflow as tf
 
 from mmlm.data import factory
 from mmlm.data.prepare import load_prepared
@@ -41,7 +40,10 @@ def _split_stats(config, source, split, text_pre, num_examples):
             "max": float(np.max(durations)),
         }
     if token_lengths:
-        stats["text_tokens"] = {"mean": float(np.mean(token_lengths)), "max": int(np.max(token_lengths))}
+        stats["text_tokens"] = {
+            "mean": float(np.mean(token_lengths)),
+            "max": int(np.max(token_lengths)),
+        }
     stats["problems"] = problems
     return stats
 
@@ -104,9 +106,13 @@ def format_report(report):
         f"vocabulary: {report['vocabulary_size']} WordPiece tokens",
     ]
     if "heldout_combos" in report:
-        lines.append(f"held out of train/validation (test only): {', '.join(report['heldout_combos'])}")
+        lines.append(
+            f"held out of train/validation (test only): {', '.join(report['heldout_combos'])}"
+        )
     lines.append("")
-    lines.append(f"{'split':<12}{'examples':>10}  " + "  ".join(f"{m:>7}" for m in report["modalities"]))
+    lines.append(
+        f"{'split':<12}{'examples':>10}  " + "  ".join(f"{m:>7}" for m in report["modalities"])
+    )
     for split, stats in report["splits"].items():
         present = "  ".join(f"{stats['present'][m]:>7}" for m in report["modalities"])
         lines.append(f"{split:<12}{stats['count']:>10}  {present}")
@@ -115,7 +121,9 @@ def format_report(report):
         lines.append(f"[{split}]")
         if "audio_seconds" in stats:
             a = stats["audio_seconds"]
-            lines.append(f"  audio duration: min {a['min']:.2f} s, mean {a['mean']:.2f} s, max {a['max']:.2f} s")
+            lines.append(
+                f"  audio duration: min {a['min']:.2f} s, mean {a['mean']:.2f} s, max {a['max']:.2f} s"
+            )
         if "text_tokens" in stats:
             t = stats["text_tokens"]
             lines.append(f"  text length: mean {t['mean']:.1f} tokens, max {t['max']}")

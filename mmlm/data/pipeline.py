@@ -29,12 +29,18 @@ class _Preprocess:
         self.modalities = {m.value for m in config.modalities}
         self.source = source
         self.image_size = config.image.image_size
-        self.text = factory.text_preprocessor(config, vocabulary) if "text" in self.modalities else None
-        self.extra_texts = [
-            key for key in config.text.extra_text_features if key in source.text_features
-        ] if self.text else []
+        self.text = (
+            factory.text_preprocessor(config, vocabulary) if "text" in self.modalities else None
+        )
+        self.extra_texts = (
+            [key for key in config.text.extra_text_features if key in source.text_features]
+            if self.text
+            else []
+        )
         self.image = factory.image_preprocessor(config) if "image" in self.modalities else None
-        self.audio = factory.audio_preprocessor(config, spectrogram) if "audio" in self.modalities else None
+        self.audio = (
+            factory.audio_preprocessor(config, spectrogram) if "audio" in self.modalities else None
+        )
 
     def __call__(self, example):
         out = {key: value for key, value in example.items() if not self._consumed(key)}
@@ -118,7 +124,9 @@ def build_dataset(
 
     random_maps = []
     if training and preprocess.image is not None and config.image.augment:
-        random_maps.append(lambda batch: {**batch, "images": preprocess.image.augment_images(batch["images"])})
+        random_maps.append(
+            lambda batch: {**batch, "images": preprocess.image.augment_images(batch["images"])}
+        )
     if objective is not None:
         generators = factory.mask_generators(
             config, objective, preprocess.text, image_patch_size, spectrogram_patch_size
@@ -149,4 +157,3 @@ def _masks(batch, generators):
     if "audio" in generators:
         out["audio_patch_mask"] = generators["audio"](batch["audio"])
     return out
-

@@ -14,7 +14,9 @@ def smoke_config(data_dir=None, overrides=()):
     """The smoke experiment config of configs/scenes.py, with its data in `data_dir`."""
     config = load_config(_CONFIG_FILE + ":smoke", list(overrides))
     if data_dir is not None:
-        config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=data_dir))
+        config = dataclasses.replace(
+            config, data=dataclasses.replace(config.data, data_dir=data_dir)
+        )
     return config
 
 

@@ -44,7 +44,10 @@ def test_overrides_are_parsed_by_type():
 @pytest.mark.parametrize(
     "assignment, expected",
     [
-        ("data.scenes.num_trian=3", ["unknown key 'data.scenes.num_trian'", "data.scenes.num_train"]),
+        (
+            "data.scenes.num_trian=3",
+            ["unknown key 'data.scenes.num_trian'", "data.scenes.num_train"],
+        ),
         ("data.batch=3", ["unknown key 'data.batch'", "data.global_batch_size"]),
         ("data.scenes.num_train=1.5", ["data.scenes.num_train", "expected int"]),
         ("data.skip_invalid=maybe", ["data.skip_invalid", "expected bool"]),

@@ -43,7 +43,9 @@ def test_generate_inspect_and_load_offline(tmp_path, capsys):
         "ex = next(iter(b.as_dataset(split='train')))\n"
         "print(b.info.splits['train'].num_examples, ex['text'].numpy().decode(), ex['audio'].dtype.name)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     count, *_, dtype = result.stdout.split()
     assert count == "24" and dtype == "int16"
@@ -54,7 +56,10 @@ def test_config_errors_exit_2_with_the_key(capsys):
     assert "unknown key 'data.scenes.num_trian'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["data", "--help"], ["data", "generate", "--help"], ["data", "inspect", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["data", "--help"], ["data", "generate", "--help"], ["data", "inspect", "--help"]],
+)
 def test_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
@@ -68,14 +73,23 @@ def test_manifest_with_a_bad_row_fails_then_skip_invalid_reports_it(tmp_path, ca
     Image.new("RGB", (20, 10), (0, 0, 255)).save(tmp_path / "blue.png")
     (tmp_path / "m.csv").write_text("text,image\na blue box,blue.png\n,missing.png\n")
     common = [
-        "--config", CONFIG, "--set", f"data.data_dir={tmp_path / 'data'}",
-        "--set", "data.source=manifest", "--set", f"data.manifest.path={tmp_path / 'm.csv'}",
+        "--config",
+        CONFIG,
+        "--set",
+        f"data.data_dir={tmp_path / 'data'}",
+        "--set",
+        "data.source=manifest",
+        "--set",
+        f"data.manifest.path={tmp_path / 'm.csv'}",
     ]
     assert main(["data", "generate", *common, "--workdir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "m.csv, line 3, column 'image'" in err and "missing_file" in err
 
-    assert main(["data", "generate", *common, "--workdir", str(tmp_path / "run"), "--skip-invalid"]) == 0
+    assert (
+        main(["data", "generate", *common, "--workdir", str(tmp_path / "run"), "--skip-invalid"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "1 invalid records skipped" in out and "1 × missing_file" in out
     assert (tmp_path / "run" / "invalid_records.json").is_file()

@@ -30,9 +30,20 @@ def librosa_log_mel(
     import librosa
 
     power = librosa.feature.melspectrogram(
-        y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window="hann",
-        center=True, pad_mode="constant", power=2.0, n_mels=n_mels, fmin=fmin, fmax=fmax,
-        htk=htk, norm=None if htk else "slaney",
+        y=y,
+        sr=sr,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=win_length,
+        window="hann",
+        center=True,
+        pad_mode="constant",
+        power=2.0,
+        n_mels=n_mels,
+        fmin=fmin,
+        fmax=fmax,
+        htk=htk,
+        norm=None if htk else "slaney",
     )
     return librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db=80.0).T
 
@@ -58,7 +69,8 @@ def espeak_speech(sample_rate):
         text = "The quick brown fox jumps over the lazy dog. She sells sea shells."
         subprocess.run(
             ["espeak-ng", "-v", "en-us+f3", "-s", "170", "-w", path, text],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         speech, espeak_rate = soundfile.read(path, dtype="float32")
     return librosa.resample(speech, orig_sr=espeak_rate, target_sr=sample_rate).astype(np.float32)
@@ -68,13 +80,21 @@ class LogMelSpectrogramTest(TestCase):
     def assertParity(self, waveform, sample_rate, fft_length=400, frame_length=400, **kwargs):
         mel_scale = kwargs.pop("mel_scale", "slaney")
         layer = LogMelSpectrogram(
-            sample_rate=sample_rate, fft_length=fft_length, frame_length=frame_length,
-            mel_scale=mel_scale, **kwargs,
+            sample_rate=sample_rate,
+            fft_length=fft_length,
+            frame_length=frame_length,
+            mel_scale=mel_scale,
+            **kwargs,
         )
         expected = librosa_log_mel(
-            waveform, sample_rate, n_fft=fft_length, win_length=frame_length,
-            n_mels=kwargs.get("num_mel_bins", 80), fmin=kwargs.get("lower_edge_hertz", 0.0),
-            fmax=kwargs.get("upper_edge_hertz"), htk=mel_scale == "htk",
+            waveform,
+            sample_rate,
+            n_fft=fft_length,
+            win_length=frame_length,
+            n_mels=kwargs.get("num_mel_bins", 80),
+            fmin=kwargs.get("lower_edge_hertz", 0.0),
+            fmax=kwargs.get("upper_edge_hertz"),
+            htk=mel_scale == "htk",
         )
         actual = layer(waveform).numpy()
         self.assertEqual(expected.shape, actual.shape)
@@ -90,7 +110,9 @@ class LogMelSpectrogramTest(TestCase):
 
     def test_parity_speech(self):
         # espeak-ng is a setup requirement (tools/setup.sh): missing, this test must fail.
-        self.assertIsNotNone(shutil.which("espeak-ng"), "espeak-ng missing: apt-get install espeak-ng")
+        self.assertIsNotNone(
+            shutil.which("espeak-ng"), "espeak-ng missing: apt-get install espeak-ng"
+        )
         speech = espeak_speech(16000)
         self.assertGreater(speech.size, 16000)
         self.assertParity(speech, 16000)  # DFT-matmul path (fft_length 400).
@@ -108,8 +130,13 @@ class LogMelSpectrogramTest(TestCase):
         for name, waveform in tones(16000).items():
             with self.subTest(signal=name):
                 self.assertParity(
-                    waveform.astype(np.float32), 16000, fft_length=512, frame_length=512,
-                    mel_scale="htk", lower_edge_hertz=20.0, upper_edge_hertz=7000.0,
+                    waveform.astype(np.float32),
+                    16000,
+                    fft_length=512,
+                    frame_length=512,
+                    mel_scale="htk",
+                    lower_edge_hertz=20.0,
+                    upper_edge_hertz=7000.0,
                     num_mel_bins=64,
                 )
 

@@ -57,14 +57,19 @@ class ImagePreprocessor(keras.layers.Layer):
         if random_translation:
             self.augmentations.append(
                 keras_cv.layers.RandomTranslation(
-                    random_translation, random_translation, fill_mode="nearest", seed=_stream(seed, 0),
+                    random_translation,
+                    random_translation,
+                    fill_mode="nearest",
+                    seed=_stream(seed, 0),
                     name="random_translation",
                 )
             )
         if random_contrast:
             self.augmentations.append(
                 keras_cv.layers.RandomContrast(
-                    value_range=(0, 1), factor=random_contrast, seed=_stream(seed, 1),
+                    value_range=(0, 1),
+                    factor=random_contrast,
+                    seed=_stream(seed, 1),
                     name="random_contrast",
                 )
             )

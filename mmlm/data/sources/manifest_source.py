@@ -31,7 +31,9 @@ class ManifestBuilderConfig(tfds.core.BuilderConfig):
         self.skip_invalid = skip_invalid
         with open(self.manifest_path, "rb") as f:
             digest = hashlib.sha1(f.read())
-        digest.update(json.dumps([self.manifest_path, image_size, sample_rate, skip_invalid]).encode())
+        digest.update(
+            json.dumps([self.manifest_path, image_size, sample_rate, skip_invalid]).encode()
+        )
         stem = os.path.splitext(os.path.basename(manifest_path))[0]
         safe_stem = "".join(c if c.isalnum() else "_" for c in stem)
         super().__init__(name=f"{safe_stem}_{digest.hexdigest()[:10]}", **kwargs)
@@ -51,12 +53,15 @@ class ManifestDataset(tfds.core.GeneratorBasedBuilder):
                     "id": tfds.features.Text(),
                     "text": tfds.features.Text(doc="caption; empty when the row has none"),
                     "image": tfds.features.Tensor(
-                        shape=(None, None, 3), dtype=np.uint8,
+                        shape=(None, None, 3),
+                        dtype=np.uint8,
                         encoding=tfds.features.Encoding.ZLIB,
                         doc="RGB at the configured size; (0, 0, 3) when the row has none",
                     ),
                     "audio": tfds.features.Tensor(
-                        shape=(None,), dtype=np.int16, encoding=tfds.features.Encoding.ZLIB,
+                        shape=(None,),
+                        dtype=np.int16,
+                        encoding=tfds.features.Encoding.ZLIB,
                         doc="mono int16 PCM at the configured rate; empty when the row has none",
                     ),
                     "label": tfds.features.Text(doc="class name; empty when the row has none"),
@@ -83,13 +88,20 @@ class ManifestDataset(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, rows):
         for key, example in rows:
-            yield key, {
-                "id": example["id"],
-                "text": example["text"],
-                "image": np.zeros((0, 0, 3), np.uint8) if example["image"] is None else example["image"],
-                "audio": np.zeros((0,), np.int16) if example["audio"] is None else example["audio"],
-                "label": example["label"],
-            }
+            yield (
+                key,
+                {
+                    "id": example["id"],
+                    "text": example["text"],
+                    "image": np.zeros((0, 0, 3), np.uint8)
+                    if example["image"] is None
+                    else example["image"],
+                    "audio": np.zeros((0,), np.int16)
+                    if example["audio"] is None
+                    else example["audio"],
+                    "label": example["label"],
+                },
+            )
 
 
 class ManifestSource(Source):

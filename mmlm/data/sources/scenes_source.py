@@ -27,8 +27,20 @@ class ScenesSource(Source):
         heldout_fraction: generator settings (see `ScenesConfig`).
     """
 
-    def __init__(self, data_dir, *, image_size, sample_rate, speech_languages, num_train,
-                 num_validation, num_test, seed, heldout_combos, heldout_fraction):
+    def __init__(
+        self,
+        data_dir,
+        *,
+        image_size,
+        sample_rate,
+        speech_languages,
+        num_train,
+        num_validation,
+        num_test,
+        seed,
+        heldout_combos,
+        heldout_fraction,
+    ):
         config = ScenesBuilderConfig.create(
             num_train=num_train,
             num_validation=num_validation,
@@ -42,11 +54,15 @@ class ScenesSource(Source):
         )
         # TFDS refuses a custom config named like a built-in one: pass built-ins by name.
         known = config.name in Scenes.builder_configs
-        builder = Scenes(config=config.name if known else config, data_dir=os.path.abspath(data_dir))
+        builder = Scenes(
+            config=config.name if known else config, data_dir=os.path.abspath(data_dir)
+        )
         super().__init__(f"scenes-{config.name}", builder)
         self.speech_languages = tuple(speech_languages)
         self.text_features = ("text", "text_es")
-        self.modalities = ("text", "image", "audio") if "en" in speech_languages else ("text", "image")
+        self.modalities = (
+            ("text", "image", "audio") if "en" in speech_languages else ("text", "image")
+        )
 
     def standardize(self, example):
         out = {

@@ -60,7 +60,11 @@ class Source:
         return self.builder.info.splits[self.split_names[split]].num_examples
 
     def available_splits(self):
-        return [s for s, tfds_split in self.split_names.items() if tfds_split in self.builder.info.splits]
+        return [
+            s
+            for s, tfds_split in self.split_names.items()
+            if tfds_split in self.builder.info.splits
+        ]
 
     def standardize(self, example):
         raise NotImplementedError
@@ -95,6 +99,8 @@ class Source:
         dataset = self.load(split)
         texts = None
         for key in self.text_features:
-            column = dataset.map(lambda ex, key=key: ex[key]).filter(lambda t: tf.strings.length(t) > 0)
+            column = dataset.map(lambda ex, key=key: ex[key]).filter(
+                lambda t: tf.strings.length(t) > 0
+            )
             texts = column if texts is None else texts.concatenate(column)
         return texts

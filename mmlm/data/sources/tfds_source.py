@@ -32,8 +32,17 @@ class TFDSSource(Source):
         splits: mapping of "train"/"validation"/"test" to TFDS split names.
     """
 
-    def __init__(self, name, data_dir, *, text_feature="", image_feature="", audio_feature="",
-                 label_feature="", splits=None):
+    def __init__(
+        self,
+        name,
+        data_dir,
+        *,
+        text_feature="",
+        image_feature="",
+        audio_feature="",
+        label_feature="",
+        splits=None,
+    ):
         if not name:
             raise ValueError("data.source=tfds needs data.tfds.name (e.g. coco_captions)")
         builder = tfds.builder(name, data_dir=data_dir)
@@ -42,13 +51,18 @@ class TFDSSource(Source):
         self.label_feature = label_feature
         self.modalities = tuple(m for m, path in self.paths.items() if path)
         if not self.modalities:
-            raise ValueError("data.tfds: set at least one of text_feature, image_feature, audio_feature")
+            raise ValueError(
+                "data.tfds: set at least one of text_feature, image_feature, audio_feature"
+            )
 
     def standardize(self, example):
         out = {}
         for modality, path in self.paths.items():
             if not path:
-                out[modality], out[f"{modality}_present"] = absent_value(modality), tf.constant(False)
+                out[modality], out[f"{modality}_present"] = (
+                    absent_value(modality),
+                    tf.constant(False),
+                )
                 continue
             value = _get_path(example, path, modality)
             if modality == "text" and value.shape.rank == 1:

@@ -24,7 +24,13 @@ def _manifest(folder, extra_rows=()):
     soundfile.write(media / "tone.wav", tone, 8000)  # 1 s at 8 kHz → 16 kHz
     (media / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     rows = [
-        {"id": "a", "text": "a red box", "image": "media/red.png", "audio": "media/tone.wav", "label": "red"},
+        {
+            "id": "a",
+            "text": "a red box",
+            "image": "media/red.png",
+            "audio": "media/tone.wav",
+            "label": "red",
+        },
         {"id": "b", "text": "a gray box", "image": "media/gray.png", "label": "gray"},
         {"id": "c", "audio": "media/tone.wav", "split": "test"},
         {"id": "d", "text": "words only", "split": "test"},
@@ -59,7 +65,12 @@ def test_rows_with_any_modalities_reach_the_pipeline(tmp_path):
     assert not batch["image_present"][c] and not batch["images"][c].any()
     assert batch["audio_padding_mask"][c].sum() == 16000  # resampled to 16 kHz
     assert not batch["audio_padding_mask"][d].any()
-    train = {k: v.numpy() for k, v in next(iter(build_dataset(data, "train", vocabulary=vocabulary, source=source))).items()}
+    train = {
+        k: v.numpy()
+        for k, v in next(
+            iter(build_dataset(data, "train", vocabulary=vocabulary, source=source))
+        ).items()
+    }
     gray = list(train["id"]).index(b"b")
     np.testing.assert_allclose(train["images"][gray], 0.2, atol=1e-6)  # L=51 → RGB 0.2
 
