@@ -25,6 +25,10 @@ def _keras3_already_active():
     if version.split(".")[0].isdigit() and int(version.split(".")[0]) >= 3:
         if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
             return f"Keras {version} was imported before mmlm without TF_USE_LEGACY_KERAS=1"
+    if "tensorflow_model_optimization" in sys.modules and "keras_nlp" not in sys.modules:
+        # Measured: TFMOT imported first leaves keras-nlp's layers unable to build
+        # (PositionEmbedding fails on symbolic shapes), so say so instead of failing later.
+        return "tensorflow_model_optimization was imported before mmlm"
     nlp_config = sys.modules.get("keras_nlp.src.backend.config")
     if nlp_config is not None and nlp_config.keras_3():
         return "keras_nlp was imported before mmlm and is building Keras 3 layers"
@@ -49,8 +53,8 @@ if tf.keras.layers.Layer is not keras.layers.Layer:  # tf.keras was resolved to 
         "Set TF_USE_LEGACY_KERAS=1 before the first use of tf.keras, or import mmlm first."
     )
 
-import keras_nlp  # noqa: E402  (after the environment variable: builds tf_keras layers)
 import keras_cv  # noqa: E402
+import keras_nlp  # noqa: E402  (after the environment variable: builds tf_keras layers)
 
 __all__ = ["keras", "keras_cv", "keras_nlp", "tf", "register", "KerasBackendError"]
 

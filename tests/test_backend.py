@@ -6,7 +6,10 @@ import sys
 
 def _run(code):
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     return result.returncode, result.stdout, result.stderr
@@ -31,3 +34,9 @@ def test_import_after_keras3_fails_clearly():
     assert "KerasBackendError" in err
     assert "mmlm needs tf_keras (Keras 2)" in err
     assert "TF_USE_LEGACY_KERAS=1" in err
+
+
+def test_import_after_tfmot_fails_clearly():
+    code, _, err = _run("import tensorflow_model_optimization\nimport mmlm")
+    assert code != 0
+    assert "tensorflow_model_optimization was imported before mmlm" in err

@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from mmlm.cli import data as data_command
+from mmlm.cli import train as train_commands
 
 
 def build_parser():
@@ -13,6 +14,7 @@ def build_parser():
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     data_command.add_parser(subparsers)
+    train_commands.add_parsers(subparsers)
     return parser
 
 
@@ -25,9 +27,13 @@ def main(argv=None):
     tfds.disable_progress_bar()
     from mmlm.config import ConfigError  # imported late: `--help` stays fast
     from mmlm.data.errors import DataValidationError
+    from mmlm.training.callbacks import NonFiniteLossError
 
     try:
         return args.run(args) or 0
+    except NonFiniteLossError as error:
+        print(f"mmlm {args.command}: training stopped: {error}", file=sys.stderr)
+        return 3
     except (ConfigError, DataValidationError, FileNotFoundError) as error:
         print(f"mmlm {args.command}: error: {error}", file=sys.stderr)
         return 2

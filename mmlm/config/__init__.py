@@ -16,10 +16,12 @@ from mmlm.config.experiment import ExperimentConfig
 from mmlm.config.loader import load_config, write_config
 from mmlm.config.sections import (
     CompressionConfig,
+    Decay,
     ExportConfig,
     ModelConfig,
     ModelPreset,
     ObjectiveConfig,
+    Pooling,
     Precision,
     RuntimeConfig,
     Strategy,

@@ -155,6 +155,9 @@ class DataConfig:
         shuffle_buffer: shuffle buffer size (training only).
         seed: seed for shuffling, augmentation and masking.
         skip_invalid: skip (and count and report) invalid records instead of failing.
+        shuffle_pairs: the control run: pair each training caption with another example's
+            image and audio (a fixed random permutation), so nothing true links them; test
+            retrieval must then score at chance.
         text: text preprocessing.
         image: image preprocessing.
         audio: audio preprocessing.
@@ -170,6 +173,7 @@ class DataConfig:
     shuffle_buffer: int = 2048
     seed: int = 0
     skip_invalid: bool = False
+    shuffle_pairs: bool = False
     text: TextConfig = TextConfig()
     image: ImageConfig = ImageConfig()
     audio: AudioConfig = AudioConfig()

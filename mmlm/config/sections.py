@@ -13,18 +13,39 @@ class ModelPreset(enum.Enum):
     BASE = "base"  # a realistic small model
 
 
+class Pooling(enum.Enum):
+    CLASS_TOKEN = "class_token"  # the output at a prepended class token
+    MEAN = "mean"  # the mean over valid (unmasked) positions
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Model section.
+    """Model section. Size fields left at 0 take the preset's value (mmlm/models/presets.py).
 
     Attributes:
         preset: size preset of every tower.
+        hidden_dim: width of every tower (0 = preset).
+        num_layers: Transformer layers of each encoder tower (0 = preset).
+        num_heads: attention heads (0 = preset).
+        intermediate_dim: feed-forward width (0 = preset).
+        fusion_layers: cross-modal fusion blocks (0 = preset).
+        decoder_layers: text decoder layers (0 = preset).
+        dropout: dropout rate inside the Transformer blocks.
+        pooling: how encoders pool their sequence into one vector.
         embedding_dim: size of the shared, L2-normalized embedding space.
         image_patch_size: side of the square image patches.
-        spectrogram_patch_size: (time, frequency) side of the spectrogram patches.
+        spectrogram_patch_size: side of the square (time x mel) spectrogram patches.
     """
 
     preset: ModelPreset = ModelPreset.TINY
+    hidden_dim: int = 0
+    num_layers: int = 0
+    num_heads: int = 0
+    intermediate_dim: int = 0
+    fusion_layers: int = 0
+    decoder_layers: int = 0
+    dropout: float = 0.0
+    pooling: Pooling = Pooling.MEAN
     embedding_dim: int = 128
     image_patch_size: int = 8
     spectrogram_patch_size: int = 16
@@ -44,6 +65,8 @@ class ObjectiveConfig:
         mlm_max_selections: most tokens selected per sequence.
         image_mask_ratio: share of image patches masked.
         audio_mask_ratio: share of spectrogram patches masked.
+        initial_temperature: starting softmax temperature of InfoNCE (learned from there).
+        max_logit_scale: upper bound of the learned 1 / temperature.
     """
 
     contrastive_weight: float = 1.0
@@ -55,6 +78,17 @@ class ObjectiveConfig:
     mlm_max_selections: int = 8
     image_mask_ratio: float = 0.75
     audio_mask_ratio: float = 0.5
+    initial_temperature: float = 0.07
+    max_logit_scale: float = 100.0
+
+
+class Decay(enum.Enum):
+    """Learning-rate decay after the linear warmup."""
+
+    COSINE = "cosine"
+    LINEAR = "linear"
+    EXPONENTIAL = "exponential"
+    CONSTANT = "constant"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,15 +97,44 @@ class TrainerConfig:
 
     Attributes:
         steps: optimizer steps.
-        learning_rate: peak learning rate.
-        warmup_steps: linear warmup steps.
-        checkpoint_every: steps between checkpoints.
+        learning_rate: peak learning rate (reached after the warmup).
+        warmup_steps: linear warmup steps from 0.
+        decay: decay of the learning rate after the warmup.
+        final_learning_rate_ratio: learning rate at `steps` as a share of the peak (cosine,
+            linear, exponential).
+        weight_decay: decoupled weight decay of AdamW (not applied to biases, norms, embeddings
+            of position/class/mask tokens).
+        clip_global_norm: clip gradients to this global norm (0 disables).
+        accumulation_steps: micro-batches per optimizer step; each batch is split into this
+            many micro-batches whose gradients are summed (same global batch, less memory).
+        batch_ramp_up_steps: steps trained with `initial_batch_size` before the full batch
+            (0 disables).
+        initial_batch_size: global batch size during the ramp-up.
+        eval_every: steps between evaluations (one Keras "epoch").
+        eval_batches: validation batches per evaluation (0 = the whole split).
+        checkpoint_every: steps between checkpoints (resume point after a crash).
+        early_stopping_patience: evaluations without improvement of the validation loss
+            before stopping (0 disables).
+        log_every: steps between TensorBoard scalar writes.
+        seed: seed of weight initialisation and dropout.
     """
 
     steps: int = 1000
     learning_rate: float = 1e-3
     warmup_steps: int = 100
+    decay: Decay = Decay.COSINE
+    final_learning_rate_ratio: float = 0.0
+    weight_decay: float = 0.01
+    clip_global_norm: float = 1.0
+    accumulation_steps: int = 1
+    batch_ramp_up_steps: int = 0
+    initial_batch_size: int = 0
+    eval_every: int = 250
+    eval_batches: int = 0
     checkpoint_every: int = 200
+    early_stopping_patience: int = 0
+    log_every: int = 10
+    seed: int = 42
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +185,9 @@ class RuntimeConfig:
         jit_compile: compile train steps with XLA.
         tpu_address: TPU resolver address (with `strategy=tpu`).
         num_parallel_calls: tf.data parallelism (0 = AUTOTUNE).
+        num_devices: with `strategy=mirrored` on a machine without accelerators, split the
+            CPU into this many logical devices (0 = use the visible devices as they are).
+        steps_per_execution: train steps per `tf.function` call.
     """
 
     strategy: Strategy = Strategy.DEFAULT
@@ -129,3 +195,5 @@ class RuntimeConfig:
     jit_compile: bool = False
     tpu_address: str = ""
     num_parallel_calls: int = 0
+    num_devices: int = 0
+    steps_per_execution: int = 1

@@ -114,6 +114,8 @@ def build_dataset(
     dataset = source.load(
         split, shuffle_files=training, seed=config.seed, input_context=input_context
     )
+    if training and config.shuffle_pairs:
+        dataset = _break_pairs(dataset, source, split, config, input_context)
     if training:
         dataset = dataset.shuffle(
             config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True
@@ -143,6 +145,20 @@ def build_dataset(
         else tf.data.experimental.AutoShardPolicy.AUTO
     )
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _break_pairs(dataset, source, split, config, input_context):
+    """Zips the texts with the other features of a differently shuffled pass (control run)."""
+    others = source.load(split, shuffle_files=False, seed=config.seed, input_context=input_context)
+    others = others.shuffle(100_000, seed=config.seed + 7919, reshuffle_each_iteration=False)
+    text_keys = ("text",) + tuple(config.text.extra_text_features)
+
+    def combine(with_text, without_text):
+        out = {k: v for k, v in without_text.items() if k not in text_keys}
+        out.update({k: with_text[k] for k in text_keys if k in with_text})
+        return out
+
+    return tf.data.Dataset.zip((dataset, others)).map(combine)
 
 
 def _masks(batch, generators):

@@ -65,8 +65,11 @@ def test_training_augments_images_evaluation_does_not(scenes):
     evaluation = _batches(config, source, vocabulary, "validation")
     texts = {t: i for i, t in enumerate(evaluation[0]["text"])}
     row = train[0]
-    diffs = [np.abs(row["images"][i] - evaluation[0]["images"][texts[t]]).max()
-             for i, t in enumerate(row["text"]) if t in texts]
+    diffs = [
+        np.abs(row["images"][i] - evaluation[0]["images"][texts[t]]).max()
+        for i, t in enumerate(row["text"])
+        if t in texts
+    ]
     assert diffs and max(diffs) > 0.01
 
 

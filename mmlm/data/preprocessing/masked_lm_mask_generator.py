@@ -27,8 +27,9 @@ class _SeededItemSelector(tf_text.RandomItemSelector):
         noise = selectable.with_flat_values(tf.where(selectable.flat_values, noise, -1.0))
         noise = noise.to_tensor(default_value=-1.0)  # (B, L); -1 = not selectable
         count = tf.reduce_sum(tf.cast(noise >= 0.0, tf.float32), axis=1)
-        to_select = tf.minimum(tf.math.ceil(count * self.selection_rate),
-                               float(self.max_selections_per_batch))
+        to_select = tf.minimum(
+            tf.math.ceil(count * self.selection_rate), float(self.max_selections_per_batch)
+        )
         ranks = tf.argsort(tf.argsort(-noise, axis=1, stable=True), axis=1, stable=True)
         selected = (tf.cast(ranks, tf.float32) < to_select[:, None]) & (noise >= 0.0)
         return tf.RaggedTensor.from_tensor(selected, lengths=input_ids.row_lengths())

@@ -34,10 +34,23 @@ JSONL_SUFFIXES = (".jsonl", ".json-lines")
 CSV_SUFFIXES = (".csv",)
 # One key per invalid row (its first problem) or per file-level error; "clipped_audio" is a warning.
 REASONS = (
-    "missing_file", "corrupt_image", "unreadable_audio", "truncated_audio", "empty_audio",
-    "nonfinite_audio", "empty_text", "non_utf8", "invalid_json", "unknown_column",
-    "duplicate_column", "malformed_row", "malformed_csv", "no_modality", "invalid_split",
-    "invalid_value", "duplicate_id",
+    "missing_file",
+    "corrupt_image",
+    "unreadable_audio",
+    "truncated_audio",
+    "empty_audio",
+    "nonfinite_audio",
+    "empty_text",
+    "non_utf8",
+    "invalid_json",
+    "unknown_column",
+    "duplicate_column",
+    "malformed_row",
+    "malformed_csv",
+    "no_modality",
+    "invalid_split",
+    "invalid_value",
+    "duplicate_id",
 )
 WARNING_REASONS = ("clipped_audio",)
 
@@ -47,7 +60,12 @@ _BOM = b"\xef\xbb\xbf"
 _STREAMED_WAV_SIZE = 0x7FFF0000
 # PIL reports undecodable or truncated files through all of these.
 _IMAGE_ERRORS = (
-    OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error,
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    zlib.error,
     Image.DecompressionBombError,
 )
 
@@ -160,7 +178,7 @@ def _read_rows(source):
 def _decode_line(raw, line):
     """Decodes one physical line (bytes) as UTF-8, raising a `_RowError` that locates bad bytes."""
     if line == 1 and raw.startswith(_BOM):
-        raw = raw[len(_BOM):]
+        raw = raw[len(_BOM) :]
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -187,8 +205,9 @@ def _jsonl_rows(source):
                 yield line, _RowError("invalid_json", f"{error.msg} at character {error.colno}")
                 continue
             if not isinstance(row, dict):
-                yield line, _RowError(
-                    "invalid_json", f"expected a JSON object, got {type(row).__name__}"
+                yield (
+                    line,
+                    _RowError("invalid_json", f"expected a JSON object, got {type(row).__name__}"),
                 )
                 continue
             yield line, {k: v for k, v in row.items() if v is not None}
@@ -228,9 +247,13 @@ def _csv_rows(source):
             elif bad:
                 column = next((h for h, c in zip(header, cells) if "\ufffd" in c), None)
                 yield bad[0], _RowError("non_utf8", bad_lines[bad[0]], column)
-            elif any(cell.strip() for cell in cells[len(header):]):
-                yield start, _RowError(
-                    "malformed_row", f"{len(cells)} cells but the header has {len(header)} columns"
+            elif any(cell.strip() for cell in cells[len(header) :]):
+                yield (
+                    start,
+                    _RowError(
+                        "malformed_row",
+                        f"{len(cells)} cells but the header has {len(header)} columns",
+                    ),
                 )
             else:  # in CSV an empty cell is an absent value
                 yield start, {name: cell for name, cell in zip(header, cells) if cell != ""}
@@ -386,9 +409,7 @@ def _load_audio(path, sample_rate):
         raise _RowError("nonfinite_audio", "the samples contain NaN or inf", "audio", path)
     mono = data.mean(axis=1)  # (N,)
     if file_rate != sample_rate:
-        mono = librosa.resample(
-            mono, orig_sr=file_rate, target_sr=sample_rate, res_type="soxr_hq"
-        )
+        mono = librosa.resample(mono, orig_sr=file_rate, target_sr=sample_rate, res_type="soxr_hq")
     num_clipped = int(np.count_nonzero(np.abs(mono) > 1.0))
     # x 32768 so that 16-bit files at the target rate come back bit-exact.
     samples = np.clip(np.rint(mono * 32768.0), -32768, 32767).astype(np.int16)

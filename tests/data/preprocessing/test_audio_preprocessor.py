@@ -78,9 +78,10 @@ class AudioPreprocessorTest(TestCase):
     def test_spectrogram_matches_log_mel_layer(self):
         waveform = np.random.default_rng(2).standard_normal(2500).astype(np.float32) * 0.1
         outputs = self.make_layer()(waveform)
-        self.assertEqual(sorted(outputs), sorted(
-            ["audio", "audio_padding_mask", "spectrogram", "spectrogram_padding_mask"]
-        ))
+        self.assertEqual(
+            sorted(outputs),
+            sorted(["audio", "audio_padding_mask", "spectrogram", "spectrogram_padding_mask"]),
+        )
         log_mel = LogMelSpectrogram(sample_rate=SAMPLE_RATE, **LOG_MEL)
         alone = log_mel(waveform).numpy()  # 1 + 2500 // 80 = 32 frames, all valid.
         self.assertEqual(int(np.sum(outputs["spectrogram_padding_mask"])), alone.shape[0])

@@ -8,8 +8,12 @@ from mmlm.testing import TestCase
 
 def _mlm(seed):
     return MaskedLMMaskGenerator(
-        vocabulary_size=50, mask_selection_rate=0.3, mask_token_id=4, mask_selection_length=5,
-        unselectable_token_ids=[0, 2, 3], seed=seed,
+        vocabulary_size=50,
+        mask_selection_rate=0.3,
+        mask_token_id=4,
+        mask_selection_length=5,
+        unselectable_token_ids=[0, 2, 3],
+        seed=seed,
     )
 
 

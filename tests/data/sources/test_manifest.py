@@ -58,8 +58,9 @@ def _write_media(media):
     soundfile.write(media / "stereo16k.wav", pcm, SAMPLE_RATE, "PCM_16")
     soundfile.write(media / "tone44k.flac", _sine(440, 44100), 44100, "PCM_16")
     soundfile.write(media / "tone22k.ogg", _sine(1000, 22050), 22050, "VORBIS")
-    soundfile.write(media / "loud.wav", np.array([0.5, 1.5, -2.0, 0.0], np.float32), SAMPLE_RATE,
-                    "FLOAT")
+    soundfile.write(
+        media / "loud.wav", np.array([0.5, 1.5, -2.0, 0.0], np.float32), SAMPLE_RATE, "FLOAT"
+    )
     _write_bad_media(media)
     return {p.stem: f"media/{p.name}" for p in media.iterdir()}
 
@@ -70,7 +71,7 @@ def _write_bad_media(media):
     (media / "truncated.wav").write_bytes(data[:-1001])
     streamed = bytearray(data)  # as espeak-ng --stdout writes it: length unknown when streaming
     data_chunk = streamed.find(b"data")
-    streamed[data_chunk + 4:data_chunk + 8] = (0x7FFFF000).to_bytes(4, "little")
+    streamed[data_chunk + 4 : data_chunk + 8] = (0x7FFFF000).to_bytes(4, "little")
     (media / "streamed.wav").write_bytes(streamed)
     data = (media / "tone22k.ogg").read_bytes()
     (media / "cut.ogg").write_bytes(data[: len(data) * 9 // 10])
@@ -110,7 +111,8 @@ def _jsonl(folder, lines):
     """Writes a manifest: dict lines as JSON, str/bytes lines verbatim. Returns its path."""
     path = folder / f"manifest{next(_counter)}.jsonl"
     raw = [
-        line if isinstance(line, bytes)
+        line
+        if isinstance(line, bytes)
         else (line if isinstance(line, str) else json.dumps(line)).encode("utf-8")
         for line in lines
     ]
@@ -171,7 +173,7 @@ def test_audio_is_mono_int16_at_the_target_rate(data_dir):
 
 
 def test_stereo_mixdown_is_the_channel_mean(data_dir):
-    (_, example), = read_manifest(
+    ((_, example),) = read_manifest(
         _jsonl(data_dir, [{"audio": "media/stereo16k.wav"}]), image_size=8, sample_rate=SAMPLE_RATE
     )
     pcm, _ = soundfile.read(data_dir / "media" / "stereo16k.wav", dtype="int16")
@@ -195,24 +197,38 @@ def test_clipped_audio_is_kept_and_counted_as_a_warning(data_dir):
 
 
 def test_fields_keys_and_defaults(data_dir):
-    examples = _read(_jsonl(data_dir, [
-        {"id": "a", "text": "a red circle", "label": "circle", "split": "test"},
-        "",  # blank lines are ignored but still counted in line numbers
-        {"text": "no id", "id": None},
-        {"id": 7, "text": "numeric id", "label": 3, "split": "validation"},
-    ]))
+    examples = _read(
+        _jsonl(
+            data_dir,
+            [
+                {"id": "a", "text": "a red circle", "label": "circle", "split": "test"},
+                "",  # blank lines are ignored but still counted in line numbers
+                {"text": "no id", "id": None},
+                {"id": 7, "text": "numeric id", "label": 3, "split": "validation"},
+            ],
+        )
+    )
     assert list(examples) == ["a", "line3", "7"]
-    assert examples["a"] == {"id": "a", "text": "a red circle", "image": None, "audio": None,
-                             "label": "circle", "split": "test"}
+    assert examples["a"] == {
+        "id": "a",
+        "text": "a red circle",
+        "image": None,
+        "audio": None,
+        "label": "circle",
+        "split": "test",
+    }
     assert examples["line3"]["split"] == "train" and examples["line3"]["label"] == ""
     assert (examples["7"]["label"], examples["7"]["split"]) == ("3", "validation")
 
 
 def test_csv_reads_quoted_multiline_fields_and_ignores_blank_rows(data_dir):
-    path = _csv(data_dir, "\ufeffid,text,image,label\r\n"
-                          'a,"line one\r\nline two",media/rgba.png,x\r\n'
-                          ",,,\r\n\r\n"
-                          "b,just text,,\r\n")
+    path = _csv(
+        data_dir,
+        "\ufeffid,text,image,label\r\n"
+        'a,"line one\r\nline two",media/rgba.png,x\r\n'
+        ",,,\r\n\r\n"
+        "b,just text,,\r\n",
+    )
     report = ValidationReport()
     examples = _read(path, report=report)
     assert examples["a"]["text"] == "line one\r\nline two"
@@ -260,10 +276,15 @@ BAD_JSONL_ROWS = {
     "duplicate_id": ({"id": "good1", "text": "again"}, "id", None, "already used"),
 }
 REASON = {
-    "cut_png": "corrupt_image", "garbage_png": "corrupt_image", "png_without_end": "corrupt_image",
-    "truncated_wav": "truncated_audio", "empty_wav": "empty_audio",
-    "garbage_wav": "unreadable_audio", "cut_ogg": "truncated_audio",
-    "cut_flac": "unreadable_audio", "not_an_object": "invalid_json",
+    "cut_png": "corrupt_image",
+    "garbage_png": "corrupt_image",
+    "png_without_end": "corrupt_image",
+    "truncated_wav": "truncated_audio",
+    "empty_wav": "empty_audio",
+    "garbage_wav": "unreadable_audio",
+    "cut_ogg": "truncated_audio",
+    "cut_flac": "unreadable_audio",
+    "not_an_object": "invalid_json",
 }
 GOOD_ROWS = [
     {"id": "good1", "text": "a caption", "image": "media/rgba.png", "audio": "media/tone22k.ogg"},
@@ -285,7 +306,11 @@ def test_default_mode_raises_at_the_first_invalid_row(data_dir, case):
     assert "--skip-invalid" in text
     (record,) = raised.value.records
     assert (record.source, record.line, record.column, record.reason) == (
-        str(path), 2, column, reason)
+        str(path),
+        2,
+        column,
+        reason,
+    )
     if file_name is None:
         assert record.path is None
     else:
@@ -322,8 +347,11 @@ def test_report_summary_json_and_raise(data_dir, tmp_path):
     saved = json.loads((tmp_path / "invalid_records.json").read_text())
     assert saved["counts_by_reason"] == {"empty_text": 2, "missing_file": 1}
     assert saved["invalid"][2] == {
-        "source": str(path), "line": 4, "column": "image",
-        "path": str(data_dir / "media" / "x.png"), "reason": "missing_file",
+        "source": str(path),
+        "line": 4,
+        "column": "image",
+        "path": str(data_dir / "media" / "x.png"),
+        "reason": "missing_file",
         "detail": "no such file (written as 'media/x.png')",
     }
     with pytest.raises(DataValidationError, match="3 invalid records:") as raised:
@@ -332,8 +360,10 @@ def test_report_summary_json_and_raise(data_dir, tmp_path):
 
 
 def test_csv_non_utf8_is_reported_at_its_physical_line(data_dir):
-    path = _csv(data_dir, b'text,image\n"two\nlines",media/rgba.png\nok,\nbad \xff\xfe,\n'
-                          b"missing,media/gone.png\n")
+    path = _csv(
+        data_dir,
+        b'text,image\n"two\nlines",media/rgba.png\nok,\nbad \xff\xfe,\nmissing,media/gone.png\n',
+    )
     with pytest.raises(DataValidationError) as raised:
         _read(path)
     (record,) = raised.value.records
@@ -375,7 +405,10 @@ def test_library_modules_do_not_import_tensorflow():
         tree = ast.parse(pathlib.Path(module.__file__).read_text())
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [
-                    node.module or ""]
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                )
                 for name in names:
                     assert not name.startswith(FORBIDDEN_IMPORTS), (module.__name__, name)

@@ -56,8 +56,18 @@ def test_keys_and_fields(splits):
     key, example = splits["validation"][3]
     assert key == "validation_000003"
     assert set(example) == {
-        "text", "text_es", "image", "audio", "audio_es", "objects", "num_objects",
-        "heldout", "voice", "speed", "voice_es", "speed_es",
+        "text",
+        "text_es",
+        "image",
+        "audio",
+        "audio_es",
+        "objects",
+        "num_objects",
+        "heldout",
+        "voice",
+        "speed",
+        "voice_es",
+        "speed_es",
     }
     assert example["voice"].startswith("en-us+") and example["voice_es"].startswith("es+")
     assert scenes.SPEED_RANGE[0] <= example["speed"] <= scenes.SPEED_RANGE[1]
@@ -94,10 +104,12 @@ def test_caption_follows_structure(splits):
 
 
 def test_caption_exact_and_article():
-    scene = scenes.Scene((
-        scenes.SceneObject("circle", "orange", "top left"),
-        scenes.SceneObject("digit", "blue", "bottom right", digit=7),
-    ))
+    scene = scenes.Scene(
+        (
+            scenes.SceneObject("circle", "orange", "top left"),
+            scenes.SceneObject("digit", "blue", "bottom right", digit=7),
+        )
+    )
     assert scenes.caption(scene) == (
         "an orange circle in the top left corner and a blue digit seven in the bottom right corner"
     )
@@ -116,7 +128,7 @@ def test_spanish_caption_names_each_shape(splits):
 def _quadrant(image, position):
     half = image.shape[0] // 2
     row, col = divmod(vocabulary.POSITIONS.index(position), 2)
-    return image[row * half:(row + 1) * half, col * half:(col + 1) * half]
+    return image[row * half : (row + 1) * half, col * half : (col + 1) * half]
 
 
 def test_image_has_object_colour_in_its_quadrant_only(splits):

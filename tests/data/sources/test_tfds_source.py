@@ -17,8 +17,12 @@ def test_coco_captions_through_the_pipeline(tmp_path):
     data = dataclasses.replace(
         config.data,
         source=DataSource.TFDS,
-        tfds=TFDSConfig(name="coco_captions", text_feature="captions/text", image_feature="image",
-                        validation_split="val"),
+        tfds=TFDSConfig(
+            name="coco_captions",
+            text_feature="captions/text",
+            image_feature="image",
+            validation_split="val",
+        ),
         modalities=(Modality.TEXT, Modality.IMAGE),
         text=dataclasses.replace(config.data.text, vocabulary_size=300),
     )

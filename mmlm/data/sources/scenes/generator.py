@@ -124,7 +124,11 @@ def generate_examples(
     plans = [
         _plan_example(
             np.random.default_rng([seed, split_id, index]),
-            split, seen_combos, heldout_combos, heldout_fraction, image_size,
+            split,
+            seen_combos,
+            heldout_combos,
+            heldout_fraction,
+            image_size,
         )
         for index in range(num_examples)
     ]

@@ -1,0 +1,43 @@
+"""`mmlm pretrain` and `mmlm evaluate`."""
+
+from mmlm.cli import common
+
+
+def add_parsers(subparsers):
+    pretrain = subparsers.add_parser(
+        "pretrain",
+        help="self-supervised pretraining (resumes if WORKDIR has a checkpoint)",
+        description=(
+            "Trains the multimodal model with the config's objectives and strategy. Checkpoints "
+            "go to WORKDIR/backup every trainer.checkpoint_every steps; rerunning the same "
+            "command resumes from the last one. TensorBoard logs: WORKDIR/tensorboard."
+        ),
+    )
+    common.add_config_arguments(pretrain)
+    pretrain.set_defaults(run=run_pretrain)
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="retrieval R@K, zero-shot attributes and caption perplexity of a trained run",
+        description="Evaluates the backbone trained in WORKDIR on a split and prints a table.",
+    )
+    common.add_config_arguments(evaluate)
+    evaluate.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    evaluate.add_argument("--json", default=None, help="also write the metrics as JSON here")
+    evaluate.set_defaults(run=run_evaluate)
+
+
+def run_pretrain(args):
+    from mmlm.experiments.pretrain import pretrain
+
+    config, workdir = common.resolve(args)
+    pretrain(config, workdir)
+    return 0
+
+
+def run_evaluate(args):
+    from mmlm.experiments.evaluate import evaluate
+
+    config, workdir = common.resolve(args)
+    evaluate(config, workdir, split=args.split, json_path=args.json)
+    return 0

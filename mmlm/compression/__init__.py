@@ -1,0 +1,1 @@
+"""Compression: pruning (TFMOT), quantization, distillation, TFLite conversion."""

@@ -1,0 +1,55 @@
+"""Callbacks of an experiment that need evaluation (so they live above `training`)."""
+
+from mmlm.backend import keras, tf
+from mmlm.evaluation.evaluator import evaluate_backbone
+
+
+def retrieval_scalars(metrics):
+    """Flat {"retrieval/text_to_image/R@1": value, ...} of an evaluation's metrics dict."""
+    scalars = {}
+    for direction, values in metrics.get("retrieval", {}).items():
+        for key, value in values.items():
+            if key.startswith("R@"):
+                scalars[f"retrieval/{direction}/{key}"] = value
+    for name, values in metrics.get("zero_shot", {}).items():
+        scalars[f"zero_shot/{name}/accuracy"] = values["accuracy"]
+    if "perplexity" in metrics:
+        scalars["perplexity"] = metrics["perplexity"]
+    return scalars
+
+
+class RetrievalEvaluation(keras.callbacks.Callback):
+    """At every evaluation (epoch end), retrieval R@K on validation data, into TensorBoard.
+
+    Args:
+        dataset: the validation `tf.data.Dataset` (all features, not distributed).
+        log_dir: TensorBoard run directory (scalars go to `log_dir/validation`).
+        max_batches: batches evaluated (None = all).
+        log: line printer.
+    """
+
+    def __init__(self, dataset, log_dir, max_batches=None, log=print):
+        super().__init__()
+        self.dataset = dataset
+        self.log_dir = log_dir
+        self.max_batches = max_batches
+        self.log = log
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = evaluate_backbone(self.model.backbone, self.dataset, max_batches=self.max_batches)
+        scalars = retrieval_scalars(metrics)
+        step = int(self.model.optimizer.iterations.numpy())
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(f"{self.log_dir}/validation")
+        # Keras's TensorBoard callback limits recording to its update_freq steps; this runs at
+        # every evaluation.
+        with self._writer.as_default(step=step), tf.summary.record_if(True):
+            for name, value in scalars.items():
+                tf.summary.scalar(name, value)
+        self._writer.flush()
+        recall_at_1 = {k: v for k, v in scalars.items() if k.endswith("/R@1")}
+        if logs is not None:  # History and EarlyStopping see R@1 as val_retrieval/...
+            logs.update({f"val_{name}": value for name, value in recall_at_1.items()})
+        shown = ", ".join(f"{k.split('/')[1]} {v:.3f}" for k, v in recall_at_1.items())
+        self.log(f"step {step}: validation R@1: {shown}")

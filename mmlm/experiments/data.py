@@ -1,0 +1,67 @@
+"""The data side of an experiment: prepared source, vocabulary and dataset functions."""
+
+import dataclasses
+
+from mmlm.data import factory
+from mmlm.data.pipeline import build_dataset
+from mmlm.data.prepare import load_prepared
+from mmlm.models import ENCODER_INPUTS
+
+_MASK_FEATURES = {
+    "text": ("masked_token_ids", "mask_positions", "mask_ids", "mask_weights"),
+    "image": ("image_patch_mask",),
+    "audio": ("audio_patch_mask",),
+}
+
+
+class ExperimentData:
+    """The prepared data of an `ExperimentConfig` and the dataset builders the trainer calls.
+
+    Args:
+        config: the `ExperimentConfig`.
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self.source, self.vocabulary = load_prepared(config.data)
+        self.modalities = tuple(
+            m for m in ("text", "image", "audio") if m in {x.value for x in config.data.modalities}
+        )
+
+    @property
+    def vocabulary_size(self):
+        return len(self.vocabulary or [])
+
+    def text_preprocessor(self):
+        return factory.text_preprocessor(self.config.data, self.vocabulary)
+
+    def dataset(self, split, input_context=None, global_batch_size=None, *, masks=True):
+        """Batches of `split` (all features: model inputs, masks, raw text and labels)."""
+        data = self.config.data
+        if global_batch_size is not None:
+            data = dataclasses.replace(data, global_batch_size=global_batch_size)
+        return build_dataset(
+            data,
+            split,
+            vocabulary=self.vocabulary,
+            training=split == "train",
+            source=self.source,
+            input_context=input_context,
+            objective=self.config.objective if masks else None,
+            image_patch_size=self.config.model.image_patch_size,
+            spectrogram_patch_size=self.config.model.spectrogram_patch_size,
+            num_parallel_calls=self.config.runtime.num_parallel_calls or None,
+        )
+
+    def training_dataset(self, split, input_context=None, global_batch_size=None):
+        """Only the numeric features a pretraining step reads (no strings: XLA-safe)."""
+        keys = self.feature_keys()
+        return self.dataset(split, input_context, global_batch_size).map(
+            lambda batch: {key: batch[key] for key in keys}
+        )
+
+    def feature_keys(self):
+        keys = []
+        for m in self.modalities:
+            keys += list(ENCODER_INPUTS[m]) + [f"{m}_present"] + list(_MASK_FEATURES[m])
+        return keys

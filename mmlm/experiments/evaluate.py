@@ -1,0 +1,42 @@
+"""`evaluate(config, workdir)`: a trained run's metrics on a split, as a dict and JSON."""
+
+import json
+import os
+
+from mmlm.config import DataSource
+from mmlm.evaluation.evaluator import evaluate_backbone, scene_attribute_prompts
+from mmlm.evaluation.report import format_table
+from mmlm.experiments.artifacts import load_backbone
+from mmlm.experiments.data import ExperimentData
+
+
+def evaluate(config, workdir, split="test", json_path=None, log=print):
+    """Retrieval R@1/5/10 in every direction (all, seen, held-out), zero-shot attributes and
+    caption perplexity of the backbone trained in `workdir`, on `split`.
+
+    Returns:
+        The metrics dict (also written to `json_path` when given, and printed as a table).
+    """
+    data = ExperimentData(config)
+    backbone = load_backbone(workdir)
+    prompts = None
+    if config.data.source is DataSource.SCENES:
+        from mmlm.data.sources.scenes import vocabulary as scenes_vocabulary
+
+        prompts = scene_attribute_prompts(
+            scenes_vocabulary.COLOR_NAMES, scenes_vocabulary.SHAPES, scenes_vocabulary.POSITIONS
+        )
+    metrics = evaluate_backbone(
+        backbone,
+        data.dataset(split, masks=False),
+        text_preprocessor=data.text_preprocessor() if data.vocabulary else None,
+        prompts=prompts,
+    )
+    metrics = {"split": split, "workdir": os.path.abspath(workdir), **metrics}
+    log(format_table(metrics))
+    if json_path:
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump(metrics, f, indent=2)
+        log(f"metrics written to {json_path}")
+    return metrics

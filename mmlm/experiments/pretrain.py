@@ -1,0 +1,96 @@
+"""`pretrain(config, workdir)`: data → `PretrainingTask` → the one trainer → saved backbone."""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from mmlm.config import write_config
+from mmlm.evaluation.evaluator import EmbeddingCollector
+from mmlm.experiments.artifacts import backbone_path, save_backbone
+from mmlm.experiments.callbacks import RetrievalEvaluation
+from mmlm.experiments.data import ExperimentData
+from mmlm.tasks.builders import build_pretraining_task
+from mmlm.training import summaries
+from mmlm.training import trainer as trainer_lib
+from mmlm.training.strategy import is_chief
+
+_PROJECTOR_EXAMPLES = 256
+
+
+def pretrain(config, workdir, log=print):
+    """Trains (or resumes) the pretraining run of `config` in `workdir`.
+
+    Returns:
+        (task, history); the backbone is saved to `workdir/model/backbone.keras`.
+    """
+    os.makedirs(workdir, exist_ok=True)
+    write_config(config, workdir)
+    data = ExperimentData(config)
+    log_dir = os.path.join(workdir, "tensorboard")
+    validation = data.dataset("validation")
+    callbacks = [
+        RetrievalEvaluation(
+            validation, log_dir, max_batches=config.trainer.eval_batches or None, log=log
+        ),
+        summaries.MediaSummary(
+            os.path.join(log_dir, "inputs"),
+            next(iter(validation)),
+            spectrogram_fn=_spectrogram_fn(config, data),
+            sample_rate=config.data.audio.sample_rate,
+        ),
+    ]
+    if is_chief():
+        summaries.write_hparams(
+            log_dir,
+            dataclasses.asdict(config),
+            metrics=["epoch_loss", "epoch_val_loss", "retrieval/text_to_image/R@1"],
+        )
+    task, history = trainer_lib.run(
+        build_task=lambda: build_pretraining_task(config, data.vocabulary_size),
+        build_dataset=data.training_dataset,
+        trainer=config.trainer,
+        runtime=config.runtime,
+        workdir=workdir,
+        global_batch_size=config.data.global_batch_size,
+        callbacks=callbacks,
+        log=log,
+    )
+    if is_chief():
+        path = save_backbone(task.backbone, workdir)
+        log(f"saved the backbone to {path}")
+        _write_projector(task.backbone, validation, log_dir)
+    else:
+        # Workers keep their own copy (the distributed test compares it with the chief's).
+        save_backbone(task.backbone, os.path.join(workdir, "workers", _task_id()))
+    return task, history
+
+
+def _task_id():
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    return f"{task.get('type', 'worker')}_{task.get('index', 0)}"
+
+
+def _spectrogram_fn(config, data):
+    if "audio" not in data.modalities:
+        return None
+    from mmlm.data import factory
+    from mmlm.layers import LogMelSpectrogram
+
+    frontend = LogMelSpectrogram(**factory.log_mel_arguments(config.data))
+    return frontend  # (B, S) waveform → (B, T, M) log-mel
+
+
+def _write_projector(backbone, dataset, log_dir):
+    """Validation embeddings of every modality, labelled by caption, for the projector."""
+    batches = dataset.unbatch().take(_PROJECTOR_EXAMPLES).batch(64)
+    collected = EmbeddingCollector(backbone).collect(batches)
+    labels = [t.decode() if isinstance(t, bytes) else str(t) for t in collected.get("text", [])]
+    if not labels:
+        labels = [str(i) for i in range(len(next(iter(collected["embeddings"].values()))))]
+    embeddings = {m: np.asarray(e) for m, e in collected["embeddings"].items()}
+    summaries.write_projector(os.path.join(log_dir, "projector"), embeddings, labels)
+
+
+__all__ = ["pretrain", "backbone_path"]

@@ -1,0 +1,101 @@
+"""Transformer blocks: keras-nlp's encoder/decoder layers, made prunable.
+
+keras-nlp's layers are mask-aware, support a key/value cache for decoding and serialize; these
+subclasses only add `get_prunable_weights` (see `prunable.py`) and mmlm's registered names, and
+pin the choices every mmlm tower shares (pre-LayerNorm, GELU).
+"""
+
+from mmlm.backend import keras_nlp, register
+from mmlm.layers.prunable import PrunableKernelsMixin
+
+_DEFAULTS = {"normalize_first": True, "activation": "gelu", "layer_norm_epsilon": 1e-6}
+
+
+def _with_defaults(kwargs):
+    return {**_DEFAULTS, **kwargs}
+
+
+@register
+class TransformerEncoderBlock(PrunableKernelsMixin, keras_nlp.layers.TransformerEncoder):
+    """Pre-LN self-attention + feed-forward block (keras-nlp `TransformerEncoder`).
+
+    Args:
+        intermediate_dim: feed-forward width.
+        num_heads: attention heads.
+        dropout: dropout rate.
+        **kwargs: any other `keras_nlp.layers.TransformerEncoder` argument.
+
+    Call arguments:
+        inputs: (B, L, H) sequence.
+        padding_mask: optional (B, L) bool, True for real positions.
+
+    Example:
+    >>> block = TransformerEncoderBlock(intermediate_dim=64, num_heads=2)
+    >>> block(tf.zeros((2, 5, 16))).shape
+    TensorShape([2, 5, 16])
+    """
+
+    def __init__(self, intermediate_dim, num_heads, dropout=0.0, **kwargs):
+        super().__init__(intermediate_dim, num_heads, dropout=dropout, **_with_defaults(kwargs))
+
+
+@register
+class TransformerDecoderBlock(PrunableKernelsMixin, keras_nlp.layers.TransformerDecoder):
+    """Pre-LN causal self-attention + cross-attention + feed-forward block.
+
+    keras-nlp's `TransformerDecoder` (which keeps a key/value cache for decoding); the
+    cross-attention is active when an `encoder_sequence` is passed.
+
+    Args:
+        intermediate_dim: feed-forward width.
+        num_heads: attention heads.
+        dropout: dropout rate.
+        **kwargs: any other `keras_nlp.layers.TransformerDecoder` argument.
+
+    Call arguments: those of `keras_nlp.layers.TransformerDecoder`.
+    """
+
+    def __init__(self, intermediate_dim, num_heads, dropout=0.0, **kwargs):
+        super().__init__(intermediate_dim, num_heads, dropout=dropout, **_with_defaults(kwargs))
+
+
+@register
+class CrossModalFusionBlock(TransformerDecoderBlock):
+    """Queries of one modality attend to themselves, then to the other modalities.
+
+    A non-causal decoder block: self-attention over the query sequence, cross-attention from the
+    queries to the context (the other modalities' tokens, concatenated), feed-forward. Stack one
+    per layer and modality. The context must hold at least one valid position per row (the
+    fusion encoder prepends an always-valid null token), so a row whose other modalities are all
+    missing attends to the null token instead of averaging padding.
+
+    Call arguments (keras-nlp's names, which its `__call__` requires):
+        decoder_sequence: (B, Lq, H) the queries: the modality being updated.
+        encoder_sequence: (B, Lc, H) the context: the other modalities.
+        decoder_padding_mask: (B, Lq) bool.
+        encoder_padding_mask: (B, Lc) bool.
+
+    Example:
+    >>> block = CrossModalFusionBlock(intermediate_dim=64, num_heads=2)
+    >>> block(tf.zeros((2, 5, 16)), tf.zeros((2, 7, 16))).shape
+    TensorShape([2, 5, 16])
+    """
+
+    def call(
+        self,
+        decoder_sequence,
+        encoder_sequence=None,
+        decoder_padding_mask=None,
+        encoder_padding_mask=None,
+        training=None,
+        **kwargs,
+    ):
+        kwargs["use_causal_mask"] = False
+        return super().call(
+            decoder_sequence,
+            encoder_sequence=encoder_sequence,
+            decoder_padding_mask=decoder_padding_mask,
+            encoder_padding_mask=encoder_padding_mask,
+            training=training,
+            **kwargs,
+        )

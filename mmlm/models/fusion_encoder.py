@@ -1,0 +1,125 @@
+"""Cross-modal fusion over whichever modalities are present."""
+
+from mmlm.backend import keras, register
+from mmlm.layers import (
+    CrossModalFusionBlock,
+    MaskedPooling,
+    ModalityEmbedding,
+    PrependToken,
+    PresenceMask,
+)
+
+
+@register
+class CrossModalFusionEncoder(keras.Model):
+    """Each modality's tokens attend to the other modalities' tokens, layer after layer.
+
+    Per layer and modality, a `CrossModalFusionBlock` updates that modality's sequence from the
+    concatenation of the others (all modalities update from the previous layer's sequences).
+    A learned null token is always part of the context, so a row whose other modalities are
+    missing stays well defined; a modality missing from a row (its `*_present` flag False) is
+    masked out everywhere. The output is the fused sequence [null, text, image, audio] that the
+    text decoder attends to.
+
+    Args:
+        modalities: tuple of modality names, e.g. ("text", "image", "audio").
+        hidden_dim, num_layers, num_heads, intermediate_dim, dropout: sizes.
+
+    Inputs (dict), per modality m:
+        `{m}_sequence` (B, Lm, H), `{m}_padding_mask` (B, Lm) bool, `{m}_present` (B,) bool.
+
+    Outputs (dict):
+        sequence_output (B, 1 + ΣLm, H), padding_mask (B, 1 + ΣLm), pooled_output (B, H)
+        (mean over valid positions).
+    """
+
+    def __init__(
+        self,
+        modalities,
+        hidden_dim,
+        num_layers,
+        num_heads,
+        intermediate_dim,
+        dropout=0.0,
+        **kwargs,
+    ):
+        modalities = tuple(modalities)
+        inputs, sequences, masks = {}, {}, {}
+        for m in modalities:
+            inputs[f"{m}_sequence"] = keras.Input((None, hidden_dim), name=f"{m}_sequence")
+            inputs[f"{m}_padding_mask"] = keras.Input(
+                (None,), dtype="bool", name=f"{m}_padding_mask"
+            )
+            inputs[f"{m}_present"] = keras.Input((), dtype="bool", name=f"{m}_present")
+            masks[m] = PresenceMask(name=f"{m}_presence_mask")(
+                inputs[f"{m}_padding_mask"], inputs[f"{m}_present"]
+            )
+            sequences[m] = ModalityEmbedding(hidden_dim, name=f"{m}_modality_embedding")(
+                inputs[f"{m}_sequence"]
+            )
+        null_token = PrependToken(hidden_dim, name="null_token")
+        for layer in range(num_layers if len(modalities) > 1 else 0):
+            updated = {}
+            for m in modalities:
+                others = [o for o in modalities if o != m]
+                context, context_mask = _concatenate(
+                    [sequences[o] for o in others], [masks[o] for o in others], f"{layer}_{m}"
+                )
+                context, context_mask = null_token(context, context_mask)
+                block = CrossModalFusionBlock(
+                    intermediate_dim, num_heads, dropout=dropout, name=f"fusion_{layer}_{m}"
+                )
+                updated[m] = block(
+                    sequences[m],
+                    context,
+                    decoder_padding_mask=masks[m],
+                    encoder_padding_mask=context_mask,
+                )
+            sequences = updated
+        sequence, padding_mask = _concatenate(
+            [sequences[m] for m in modalities], [masks[m] for m in modalities], "output"
+        )
+        sequence, padding_mask = null_token(sequence, padding_mask)
+        sequence = keras.layers.LayerNormalization(
+            epsilon=1e-6, dtype="float32", name="final_norm"
+        )(sequence)
+        pooled = MaskedPooling("mean", name="pooling")(sequence, padding_mask)
+        super().__init__(
+            inputs=inputs,
+            outputs={
+                "sequence_output": sequence,
+                "padding_mask": padding_mask,
+                "pooled_output": pooled,
+            },
+            **kwargs,
+        )
+        self.modalities = modalities
+        self.hidden_dim = hidden_dim
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "modalities": list(self.modalities),
+            "hidden_dim": self.hidden_dim,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "intermediate_dim": self.intermediate_dim,
+            "dropout": self.dropout,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _concatenate(sequences, masks, suffix):
+    if len(sequences) == 1:
+        return sequences[0], masks[0]
+    sequence = keras.layers.Concatenate(axis=1, name=f"concat_sequence_{suffix}")(sequences)
+    mask = keras.layers.Concatenate(axis=1, name=f"concat_mask_{suffix}")(masks)
+    return sequence, mask

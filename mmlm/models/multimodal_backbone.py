@@ -1,0 +1,149 @@
+"""The multimodal backbone: encoders + fusion + decoder + projection heads."""
+
+from mmlm.backend import keras, register
+from mmlm.layers import ProjectionHead
+
+MODALITIES = ("text", "image", "audio")
+
+# Input names of each modality's encoder (and of the backbone).
+ENCODER_INPUTS = {
+    "text": ("token_ids", "padding_mask"),
+    "image": ("images",),
+    "audio": ("audio", "audio_padding_mask"),
+}
+DECODER_INPUTS = ("decoder_token_ids", "decoder_padding_mask")
+
+
+@register
+class MultimodalBackbone(keras.Model):
+    """Text / image / audio encoders, cross-modal fusion, text decoder, shared embedding space.
+
+    Every modality is optional (pass None for an encoder the experiment does not use). Rows of a
+    batch may lack a modality: the `{m}_present` inputs mask it out of the fusion, so the decoder
+    and the fused outputs only see what is there. Contrastive embeddings come from each encoder
+    alone (CLIP-style), so each modality can be embedded without the others
+    (`embedding_model(modality)`).
+
+    Args:
+        text_encoder: a `TextEncoder` or None.
+        image_encoder: a `ViTEncoder` or None.
+        audio_encoder: an `AudioSpectrogramEncoder` or None.
+        fusion_encoder: a `CrossModalFusionEncoder` over the present encoders' modalities.
+        text_decoder: a `TextDecoder` or None.
+        embedding_dim: size of the shared, L2-normalized embedding space.
+
+    Inputs (dict): the encoders' inputs (`token_ids`, `padding_mask`, `images`, `audio`,
+    `audio_padding_mask`), one `{m}_present` (B,) bool per modality, and with a decoder
+    `decoder_token_ids`, `decoder_padding_mask`.
+
+    Outputs (dict): `{m}_embedding` (B, embedding_dim) per modality, `fused_sequence`,
+    `fused_padding_mask`, `fused_pooled_output`, and with a decoder `decoder_logits`.
+    """
+
+    def __init__(
+        self,
+        text_encoder=None,
+        image_encoder=None,
+        audio_encoder=None,
+        fusion_encoder=None,
+        text_decoder=None,
+        embedding_dim=128,
+        **kwargs,
+    ):
+        encoders = {
+            m: e
+            for m, e in zip(MODALITIES, (text_encoder, image_encoder, audio_encoder))
+            if e is not None
+        }
+        if not encoders:
+            raise ValueError("MultimodalBackbone needs at least one encoder.")
+        heads = {m: ProjectionHead(embedding_dim, name=f"{m}_projection") for m in encoders}
+        inputs, outputs, fusion_inputs = {}, {}, {}
+        for m, encoder in encoders.items():
+            encoder_inputs = {name: _like(encoder.input[name], name) for name in encoder.input}
+            inputs.update(encoder_inputs)
+            inputs[f"{m}_present"] = keras.Input((), dtype="bool", name=f"{m}_present")
+            encoded = encoder(encoder_inputs)
+            outputs[f"{m}_embedding"] = heads[m](encoded["pooled_output"])
+            fusion_inputs[f"{m}_sequence"] = encoded["sequence_output"]
+            fusion_inputs[f"{m}_padding_mask"] = (
+                encoder_inputs["padding_mask"] if m == "text" else encoded["padding_mask"]
+            )
+            fusion_inputs[f"{m}_present"] = inputs[f"{m}_present"]
+        if fusion_encoder is not None:
+            fused = fusion_encoder(fusion_inputs)
+            outputs["fused_sequence"] = fused["sequence_output"]
+            outputs["fused_padding_mask"] = fused["padding_mask"]
+            outputs["fused_pooled_output"] = fused["pooled_output"]
+            if text_decoder is not None:
+                decoder_inputs = {
+                    name: _like(text_decoder.input[name], name) for name in DECODER_INPUTS
+                }
+                inputs.update(decoder_inputs)
+                decoded = text_decoder(
+                    {
+                        **decoder_inputs,
+                        "encoder_sequence": fused["sequence_output"],
+                        "encoder_padding_mask": fused["padding_mask"],
+                    }
+                )
+                outputs["decoder_logits"] = decoded["logits"]
+        elif text_decoder is not None:
+            raise ValueError("A text decoder needs a fusion encoder to attend to.")
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.encoders = encoders
+        self.projection_heads = heads
+        self.text_encoder = text_encoder
+        self.image_encoder = image_encoder
+        self.audio_encoder = audio_encoder
+        self.fusion_encoder = fusion_encoder
+        self.text_decoder = text_decoder
+        self.embedding_dim = embedding_dim
+
+    @property
+    def modalities(self):
+        return tuple(self.encoders)
+
+    def embed(self, modality, inputs, training=False):
+        """(B, embedding_dim) unit embeddings of one modality from its encoder inputs."""
+        encoded = self.encoders[modality](
+            {name: inputs[name] for name in ENCODER_INPUTS[modality]}, training=training
+        )
+        return self.projection_heads[modality](encoded["pooled_output"])
+
+    def embedding_model(self, modality):
+        """A functional model: that modality's encoder inputs → its unit embedding.
+
+        What retrieval, export and on-device inference of one modality need, sharing weights.
+        """
+        encoder = self.encoders[modality]
+        inputs = {name: _like(encoder.input[name], name) for name in encoder.input}
+        embedding = self.projection_heads[modality](encoder(inputs)["pooled_output"])
+        return keras.Model(inputs, embedding, name=f"{modality}_embedding_model")
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        for key in (
+            "text_encoder",
+            "image_encoder",
+            "audio_encoder",
+            "fusion_encoder",
+            "text_decoder",
+        ):
+            part = getattr(self, key)
+            config[key] = None if part is None else keras.saving.serialize_keras_object(part)
+        config["embedding_dim"] = self.embedding_dim
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key, value in config.items():
+            if isinstance(value, dict) and "class_name" in value:
+                config[key] = keras.saving.deserialize_keras_object(value)
+        return cls(**config)
+
+
+def _like(tensor, name):
+    """A fresh `keras.Input` with the shape and dtype of a model's input tensor."""
+    return keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=name)

@@ -1,0 +1,105 @@
+"""Causal text decoder with cross-attention to an encoder (fused multimodal) sequence."""
+
+from mmlm.backend import keras, keras_nlp, register
+from mmlm.layers import TransformerDecoderBlock
+
+
+@register
+class TextDecoder(keras.Model):
+    """Token + position embeddings → causal decoder blocks with cross-attention → logits.
+
+    Used for captioning (conditioned on image and/or audio), translation (conditioned on the
+    text encoder) and generation. The layers are attributes (`token_embedding`,
+    `position_embedding`, `blocks`, `final_norm`, `lm_head`) so decoding can run them one step at
+    a time with a key/value cache.
+
+    Args:
+        vocabulary_size: tokens in the vocabulary.
+        sequence_length: longest decoder sequence.
+        hidden_dim, num_layers, num_heads, intermediate_dim, dropout: sizes.
+
+    Inputs (dict):
+        decoder_token_ids (B, L) int32, decoder_padding_mask (B, L) bool,
+        encoder_sequence (B, Le, H), encoder_padding_mask (B, Le) bool.
+
+    Outputs (dict):
+        sequence_output (B, L, H), logits (B, L, vocabulary_size) float32.
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        sequence_length,
+        hidden_dim,
+        num_layers,
+        num_heads,
+        intermediate_dim,
+        dropout=0.0,
+        **kwargs,
+    ):
+        token_embedding = keras.layers.Embedding(
+            vocabulary_size, hidden_dim, name="token_embedding"
+        )
+        position_embedding = keras_nlp.layers.PositionEmbedding(
+            sequence_length, name="position_embedding"
+        )
+        blocks = [
+            TransformerDecoderBlock(
+                intermediate_dim, num_heads, dropout=dropout, name=f"block_{index}"
+            )
+            for index in range(num_layers)
+        ]
+        final_norm = keras.layers.LayerNormalization(
+            epsilon=1e-6, dtype="float32", name="final_norm"
+        )
+        lm_head = keras.layers.Dense(vocabulary_size, dtype="float32", name="lm_head")
+
+        inputs = {
+            "decoder_token_ids": keras.Input((None,), dtype="int32", name="decoder_token_ids"),
+            "decoder_padding_mask": keras.Input((None,), dtype="bool", name="decoder_padding_mask"),
+            "encoder_sequence": keras.Input((None, hidden_dim), name="encoder_sequence"),
+            "encoder_padding_mask": keras.Input((None,), dtype="bool", name="encoder_padding_mask"),
+        }
+        tokens = token_embedding(inputs["decoder_token_ids"])
+        x = keras.layers.Add(name="embeddings_add")([tokens, position_embedding(tokens)])
+        x = keras.layers.Dropout(dropout, name="embeddings_dropout")(x)
+        for block in blocks:
+            x = block(
+                x,
+                inputs["encoder_sequence"],
+                decoder_padding_mask=inputs["decoder_padding_mask"],
+                encoder_padding_mask=inputs["encoder_padding_mask"],
+            )
+        x = final_norm(x)
+        super().__init__(
+            inputs=inputs, outputs={"sequence_output": x, "logits": lm_head(x)}, **kwargs
+        )
+        self.token_embedding = token_embedding
+        self.position_embedding = position_embedding
+        self.blocks = blocks
+        self.final_norm = final_norm
+        self.lm_head = lm_head
+        self.vocabulary_size = vocabulary_size
+        self.sequence_length = sequence_length
+        self.hidden_dim = hidden_dim
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "vocabulary_size": self.vocabulary_size,
+            "sequence_length": self.sequence_length,
+            "hidden_dim": self.hidden_dim,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "intermediate_dim": self.intermediate_dim,
+            "dropout": self.dropout,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

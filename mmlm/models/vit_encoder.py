@@ -1,0 +1,80 @@
+"""ViT image encoder."""
+
+from mmlm.backend import keras, register
+from mmlm.models.encoder import PatchTower, set_tower_fields, tower_config
+
+
+@register
+class ViTEncoder(keras.Model):
+    """Vision Transformer: square patches → pre-LN Transformer, class-token or mean pooling.
+
+    Args:
+        image_size: side of the square input images.
+        patch_size: side of the square patches.
+        hidden_dim, num_layers, num_heads, intermediate_dim, dropout: tower size.
+        pooling: "mean" (over patches) or "class_token".
+
+    Inputs (dict):
+        images: (B, S, S, 3) float in [0, 1].
+
+    Outputs (dict):
+        sequence_output (B, L, H), pooled_output (B, H), patch_output (B, N, H),
+        padding_mask (B, L).
+
+    `masked_encoder` is the same tower (same weights) with a second input, `patch_mask`
+    (B, N) bool: those patches are replaced by a learned mask token (masked image modelling).
+
+    Example:
+    >>> encoder = ViTEncoder(32, 8, 32, 1, 2, 64)
+    >>> encoder({"images": tf.zeros((2, 32, 32, 3))})["patch_output"].shape
+    TensorShape([2, 16, 32])
+    """
+
+    def __init__(
+        self,
+        image_size,
+        patch_size,
+        hidden_dim,
+        num_layers,
+        num_heads,
+        intermediate_dim,
+        dropout=0.0,
+        pooling="mean",
+        **kwargs,
+    ):
+        num_patches = (image_size // patch_size) ** 2
+        tower = PatchTower(
+            num_patches,
+            patch_size,
+            hidden_dim,
+            num_layers,
+            num_heads,
+            intermediate_dim,
+            dropout,
+            pooling,
+        )
+        rescale = keras.layers.Rescaling(2.0, offset=-1.0, name="rescale")  # [0, 1] → [-1, 1]
+
+        def image_input(name):
+            return keras.Input((image_size, image_size, 3), name=name)
+
+        images = image_input("images")
+        super().__init__(inputs={"images": images}, outputs=tower(rescale(images)), **kwargs)
+        masked_images = image_input("images")
+        patch_mask = keras.Input((num_patches,), dtype="bool", name="patch_mask")
+        self.masked_encoder = keras.Model(
+            {"images": masked_images, "patch_mask": patch_mask},
+            tower(rescale(masked_images), patch_mask=patch_mask),
+            name=f"{self.name}_masked",
+        )
+        self.image_size = image_size
+        self.patch_size = patch_size
+        self.num_patches = num_patches
+        set_tower_fields(self, locals())
+
+    def get_config(self):
+        return {**tower_config(self), "image_size": self.image_size, "patch_size": self.patch_size}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

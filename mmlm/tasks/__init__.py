@@ -1,0 +1,1 @@
+"""Tasks: a backbone + heads + objectives, compiled as one `keras.Model` for the trainer."""

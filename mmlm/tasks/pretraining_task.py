@@ -1,0 +1,226 @@
+"""Self-supervised pretraining: contrastive, masked LM, masked patches, captioning."""
+
+import math
+
+from mmlm.backend import keras, keras_nlp, register, tf
+from mmlm.models.multimodal_backbone import ENCODER_INPUTS
+from mmlm.objectives import (
+    causal_lm_loss,
+    masked_lm_loss,
+    masked_patch_loss,
+    pairwise_contrastive_losses,
+    patch_validity,
+    patchify_images,
+    patchify_spectrogram,
+    shift_for_causal_lm,
+)
+from mmlm.training.task import Task
+
+LOSS_TERMS = ("contrastive", "masked_lm", "masked_image", "masked_audio", "captioning")
+
+
+def captioning_inputs(batch, modalities):
+    """Backbone inputs of a batch with the decoder captioning it from image and audio.
+
+    The caption is the decoder's target, so the text is hidden from the fusion (its encoder
+    still runs: the text embedding comes from the same pass). Decoder inputs are the caption's
+    tokens shifted right by one.
+    """
+    inputs = {}
+    for m in modalities:
+        for name in ENCODER_INPUTS[m]:
+            inputs[name] = batch[name]
+        inputs[f"{m}_present"] = tf.cast(batch[f"{m}_present"], tf.bool)
+    if "text" in modalities:
+        inputs["text_present"] = tf.zeros_like(inputs["text_present"])
+        decoder_ids, _, _ = shift_for_causal_lm(batch["token_ids"], batch["padding_mask"])
+        inputs["decoder_token_ids"] = decoder_ids
+        inputs["decoder_padding_mask"] = batch["padding_mask"][:, :-1]
+    return inputs
+
+
+@register
+class PretrainingTask(Task):
+    """The multimodal backbone trained with a weighted sum of self-supervised objectives.
+
+    - `contrastive`: symmetric InfoNCE for every pair of present modalities (mean over pairs),
+      learnable temperature, negatives gathered across replicas;
+    - `masked_lm`: the text encoder on masked tokens predicts the originals;
+    - `masked_image` / `masked_audio`: the ViT / audio encoder with masked patches replaced by a
+      mask token reconstructs the (per-patch normalized) pixels / log-mel values of the masked
+      patches (SimMIM-style masked modelling);
+    - `captioning`: the decoder predicts the caption conditioned on the fused image and audio
+      (the caption's own text is hidden from the fusion).
+
+    Args:
+        backbone: a `MultimodalBackbone`.
+        loss_weights: {term: weight}; terms with weight 0 (or whose modality the backbone lacks)
+            are not computed.
+        initial_temperature: InfoNCE temperature at initialization.
+        max_logit_scale: clip of the learned 1 / temperature.
+        **kwargs: `Task` arguments (accumulation_steps, clip_global_norm).
+
+    Call arguments (what `fit` batches hold): the backbone's encoder inputs, `{m}_present`, and
+    for the masked objectives `masked_token_ids`, `mask_positions`, `mask_ids`, `mask_weights`,
+    `image_patch_mask`, `audio_patch_mask` (see `mmlm.data.pipeline`).
+    """
+
+    def __init__(
+        self,
+        backbone,
+        loss_weights,
+        initial_temperature=0.07,
+        max_logit_scale=100.0,
+        **kwargs,
+    ):
+        modalities = set(backbone.modalities)
+        needs = {
+            "masked_lm": {"text"},
+            "masked_image": {"image"},
+            "masked_audio": {"audio"},
+            "captioning": {"text"},
+        }
+        active = {
+            term: float(weight)
+            for term, weight in loss_weights.items()
+            if weight and needs.get(term, set()) <= modalities
+        }
+        if "contrastive" in active and len(modalities) < 2:
+            del active["contrastive"]
+        if "captioning" in active and backbone.text_decoder is None:
+            del active["captioning"]
+        super().__init__(loss_weights=active, **kwargs)
+        self.backbone = backbone
+        self.requested_loss_weights = dict(loss_weights)
+        self.initial_temperature = initial_temperature
+        self.max_logit_scale = max_logit_scale
+        self.logit_scale = self.add_weight(
+            "logit_scale",
+            shape=(),
+            initializer=keras.initializers.Constant(math.log(1.0 / initial_temperature)),
+            dtype="float32",
+        )
+        heads = {}
+        if "masked_lm" in active:
+            heads["masked_lm"] = keras_nlp.layers.MaskedLMHead(
+                vocabulary_size=backbone.text_encoder.vocabulary_size, name="masked_lm_head"
+            )
+        if "masked_image" in active:
+            p = backbone.image_encoder.patch_size
+            heads["masked_image"] = keras.layers.Dense(
+                p * p * 3, dtype="float32", name="masked_image_head"
+            )
+        if "masked_audio" in active:
+            p = backbone.audio_encoder.patch_size
+            heads["masked_audio"] = keras.layers.Dense(
+                p * p, dtype="float32", name="masked_audio_head"
+            )
+        self.heads = heads
+
+    @property
+    def modalities(self):
+        return self.backbone.modalities
+
+    def temperature(self):
+        return 1.0 / self._logit_scale()
+
+    def _logit_scale(self):
+        return tf.minimum(tf.exp(self.logit_scale), self.max_logit_scale)
+
+    def step_metrics(self):
+        return {"temperature": self.temperature()} if "contrastive" in self.loss_weights else {}
+
+    def call(self, inputs, training=False):
+        """The backbone's outputs for a batch (captioning conditioned on image and audio)."""
+        return self.backbone(captioning_inputs(inputs, self.modalities), training=training)
+
+    def compute_losses(self, batch, training):
+        losses = {}
+        weights = self.loss_weights
+        present = {m: tf.cast(batch[f"{m}_present"], tf.bool) for m in self.modalities}
+        if "contrastive" in weights or "captioning" in weights:
+            outputs = self(batch, training=training)
+        if "contrastive" in weights:
+            embeddings = {m: outputs[f"{m}_embedding"] for m in self.modalities}
+            pairs = pairwise_contrastive_losses(embeddings, present, self._logit_scale())
+            losses["contrastive"] = tf.add_n(list(pairs.values())) / len(pairs)
+        if "captioning" in weights:
+            _, labels, label_weights = shift_for_causal_lm(
+                batch["token_ids"], batch["padding_mask"]
+            )
+            conditioned = tf.zeros_like(present["text"])
+            for m in ("image", "audio"):
+                if m in present:
+                    conditioned = tf.logical_or(conditioned, present[m])
+            row_weights = tf.cast(tf.logical_and(conditioned, present["text"]), tf.float32)
+            losses["captioning"] = causal_lm_loss(
+                outputs["decoder_logits"], labels, label_weights * row_weights[:, None]
+            )
+        if "masked_lm" in weights:
+            losses["masked_lm"] = self._masked_lm_loss(batch, present["text"], training)
+        if "masked_image" in weights:
+            losses["masked_image"] = self._masked_image_loss(batch, present["image"], training)
+        if "masked_audio" in weights:
+            losses["masked_audio"] = self._masked_audio_loss(batch, present["audio"], training)
+        return losses
+
+    def _masked_lm_loss(self, batch, present, training):
+        encoded = self.backbone.text_encoder(
+            {"token_ids": batch["masked_token_ids"], "padding_mask": batch["padding_mask"]},
+            training=training,
+        )
+        logits = self.heads["masked_lm"](
+            encoded["sequence_output"], mask_positions=batch["mask_positions"]
+        )
+        weights = tf.cast(batch["mask_weights"], tf.float32)
+        weights *= tf.cast(present, tf.float32)[:, None]
+        return masked_lm_loss(logits, batch["mask_ids"], weights)
+
+    def _masked_image_loss(self, batch, present, training):
+        encoder = self.backbone.image_encoder
+        patch_mask = tf.cast(batch["image_patch_mask"], tf.bool)
+        encoded = encoder.masked_encoder(
+            {"images": batch["images"], "patch_mask": patch_mask}, training=training
+        )
+        predictions = self.heads["masked_image"](encoded["patch_output"])  # (B, N, p·p·3)
+        targets = patchify_images(batch["images"], encoder.patch_size)
+        valid = tf.broadcast_to(present[:, None], tf.shape(patch_mask))
+        return masked_patch_loss(predictions, targets, patch_mask, patch_valid=valid)
+
+    def _masked_audio_loss(self, batch, present, training):
+        encoder = self.backbone.audio_encoder
+        patch_mask = tf.cast(batch["audio_patch_mask"], tf.bool)
+        encoded = encoder.masked_encoder(
+            {
+                "audio": batch["audio"],
+                "audio_padding_mask": batch["audio_padding_mask"],
+                "patch_mask": patch_mask,
+            },
+            training=training,
+        )
+        predictions = self.heads["masked_audio"](encoded["patch_output"])  # (B, N, p·p)
+        p = encoder.patch_size
+        spectrogram = tf.stop_gradient(encoded["spectrogram"])
+        targets = patchify_spectrogram(spectrogram, p)
+        mel_patches = spectrogram.shape[-1] // p
+        valid = patch_validity(encoded["frame_mask"], p, mel_patches)
+        valid = tf.logical_and(valid, present[:, None])
+        return masked_patch_loss(predictions, targets, patch_mask, patch_valid=valid)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "backbone": keras.saving.serialize_keras_object(self.backbone),
+                "loss_weights": self.requested_loss_weights,
+                "initial_temperature": self.initial_temperature,
+                "max_logit_scale": self.max_logit_scale,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)

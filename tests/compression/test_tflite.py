@@ -1,0 +1,27 @@
+"""The embedding models convert to TFLite with built-in ops only and match Keras."""
+
+import numpy as np
+
+from mmlm.compression.tflite import TFLiteRunner, convert, input_specs
+from mmlm.testing import TestCase
+from mmlm.testing.models import SEQUENCE_LENGTH, tiny_backbone, tiny_batch
+
+
+class TFLiteConversionTest(TestCase):
+    def test_embedding_models_match_keras(self):
+        backbone = tiny_backbone()
+        batch = tiny_batch(batch_size=1)
+        overrides = {"token_ids": (SEQUENCE_LENGTH,), "padding_mask": (SEQUENCE_LENGTH,)}
+        for modality in ("text", "image", "audio"):
+            model = backbone.embedding_model(modality)
+            content = convert(model, input_specs(model, overrides=overrides))
+            inputs = {name: batch[name] for name in model.input}
+            expected = model(inputs).numpy()
+            actual = TFLiteRunner(content)(inputs)
+            self.assertAllClose(expected, actual, atol=2e-5, msg=modality)
+            # Dynamic-range int8 keeps the direction of the embedding.
+            quantized = TFLiteRunner(
+                convert(model, input_specs(model, overrides=overrides), "dynamic")
+            )
+            cosine = float(np.sum(expected * quantized(inputs)))
+            self.assertGreater(cosine, 0.95, msg=modality)

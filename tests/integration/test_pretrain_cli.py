@@ -1,0 +1,72 @@
+"""End to end: `mmlm pretrain` + `mmlm evaluate` on the smoke scenes, TensorBoard contents."""
+
+import glob
+import json
+import os
+
+from tensorboard.backend.event_processing import event_accumulator
+
+from mmlm.cli.main import main
+from mmlm.testing.data import prepared_smoke_scenes
+
+CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "scenes.py") + ":smoke"
+DIRECTIONS = (
+    "text_to_image",
+    "image_to_text",
+    "text_to_audio",
+    "audio_to_text",
+    "image_to_audio",
+    "audio_to_image",
+)
+
+
+def _tags(directory):
+    tags = set()
+    for path in glob.glob(os.path.join(directory, "**", "events.out.tfevents.*"), recursive=True):
+        accumulator = event_accumulator.EventAccumulator(path, size_guidance={"tensors": 0})
+        accumulator.Reload()
+        for kind in ("tensors", "scalars", "images", "audio"):
+            tags.update(f"{kind}:{tag}" for tag in accumulator.Tags().get(kind, []))
+    return tags
+
+
+def test_pretrain_evaluate_and_tensorboard(tmp_path, capsys):
+    config, _, _ = prepared_smoke_scenes()
+    workdir = str(tmp_path / "run")
+    common = ["--config", CONFIG, "--set", f"data.data_dir={config.data.data_dir}"]
+    assert main(["pretrain", *common, "--workdir", workdir]) == 0
+    assert os.path.isfile(os.path.join(workdir, "model", "backbone.keras"))
+    metrics_path = str(tmp_path / "metrics.json")
+    capsys.readouterr()
+    assert main(["evaluate", *common, "--workdir", workdir, "--json", metrics_path]) == 0
+    table = capsys.readouterr().out
+    assert "text_to_image" in table and "heldout" in table
+    with open(metrics_path) as f:
+        metrics = json.load(f)
+    assert metrics["num_examples"] == 16
+    assert set(metrics["retrieval"]) == set(DIRECTIONS)
+    for values in metrics["retrieval"].values():
+        assert {"R@1", "R@5", "R@10"} <= set(values)
+        assert 0.0 <= values["R@1"] <= values["R@5"] <= values["R@10"] <= 1.0
+        assert set(values["subsets"]) == {"seen", "heldout"}
+    assert 1.0 < metrics["perplexity"] < 1000.0
+    assert {"color_from_image", "color_from_audio"} <= set(metrics["zero_shot"])
+
+    tags = _tags(os.path.join(workdir, "tensorboard"))
+    for tag in ("learning_rate", "grad_norm", "temperature", "contrastive_loss", "masked_lm_loss"):
+        assert any(t.endswith(tag) for t in tags), (tag, sorted(tags))
+    assert any("examples_per_second" in t for t in tags), sorted(tags)
+    assert any("retrieval/text_to_image/R@1" in t for t in tags), sorted(tags)
+    assert any(t.startswith("images:") or "inputs/images" in t for t in tags), sorted(tags)
+    assert any("inputs/audio" in t for t in tags), sorted(tags)
+    projector = os.path.join(workdir, "tensorboard", "projector", "projector_config.pbtxt")
+    with open(projector) as f:
+        assert "text_embeddings" in f.read()
+    assert glob.glob(os.path.join(workdir, "tensorboard", "**", "*hparams*"), recursive=True) or (
+        any("_hparams_" in t for t in tags)
+    )
+
+    # Rerunning a finished run restores it and trains nothing more.
+    capsys.readouterr()
+    assert main(["pretrain", *common, "--workdir", workdir]) == 0
+    assert "Already finished at step 4" in capsys.readouterr().out

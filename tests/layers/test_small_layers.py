@@ -1,0 +1,107 @@
+"""Tests for the small layers: patches, learned tokens, masks, pooling, projection, frontend."""
+
+import numpy as np
+
+from mmlm.backend import tf
+from mmlm.layers import (
+    AllValidMask,
+    AudioFrontend,
+    MaskedPooling,
+    MaskTokens,
+    ModalityEmbedding,
+    PatchEmbedding,
+    PrependToken,
+    PresenceMask,
+    ProjectionHead,
+)
+from mmlm.layers.patch_embedding import patch_mask_from_frames
+from mmlm.testing import TestCase
+
+
+class PatchEmbeddingTest(TestCase):
+    def test_images(self):
+        layer = PatchEmbedding(8, 16, name="patches")
+        self.run_layer_test(
+            layer, tf.random.uniform((2, 32, 32, 3)), expected_output_shape=(2, 16, 16)
+        )
+
+    def test_patch_order_is_row_major(self):
+        layer = PatchEmbedding(2, 1)
+        layer.build((1, 4, 4, 1))
+        layer.projection.kernel.assign(np.ones((2, 2, 1, 1)))  # each patch → its sum
+        image = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
+        sums = layer(image)[0, :, 0].numpy()
+        expected = [image[0, r : r + 2, c : c + 2].sum() for r in (0, 2) for c in (0, 2)]
+        self.assertAllClose(sums, expected)
+
+    def test_spectrogram_and_mask(self):
+        layer = PatchEmbedding(4, 8)
+        spectrogram = tf.random.normal((2, 10, 8))  # 10 frames: 2 time patches, 2 drop
+        self.assertEqual(layer(spectrogram).shape, (2, 4, 8))
+        frames = tf.constant([[True] * 5 + [False] * 5, [True] * 10])
+        mask = layer.compute_mask(spectrogram, frames).numpy()
+        # time-major: [t0m0, t0m1, t1m0, t1m1]; frames 4..7 hold one valid frame for row 0.
+        self.assertAllEqual(mask, [[True, True, True, True], [True, True, True, True]])
+        mask = patch_mask_from_frames(tf.constant([[True] * 4 + [False] * 6]), 4, 2).numpy()
+        self.assertAllEqual(mask, [[True, True, False, False]])
+
+
+class LearnedTokensTest(TestCase):
+    def test_prepend_token(self):
+        layer = PrependToken(8, name="cls")
+        out, mask = layer(tf.zeros((2, 3, 8)), tf.constant([[True, False, False]] * 2))
+        self.assertEqual(out.shape, (2, 4, 8))
+        self.assertAllEqual(mask[:, 0], [True, True])
+        self.assertAllClose(out[0, 0], layer.vector)
+        self.run_serialization_test(layer)
+
+    def test_mask_tokens(self):
+        layer = MaskTokens(4)
+        x = tf.ones((1, 3, 4))
+        out = layer(x, tf.constant([[False, True, False]]))
+        self.assertAllClose(out[0, 1], layer.vector)
+        self.assertAllClose(out[0, 0], np.ones(4))
+        self.run_serialization_test(layer)
+
+    def test_modality_embedding(self):
+        layer = ModalityEmbedding(4)
+        out = self.run_layer_test(layer, tf.zeros((2, 3, 4)))
+        self.assertAllClose(out[1, 2], layer.vector)
+
+
+class MaskAndPoolingTest(TestCase):
+    def test_masks(self):
+        self.assertAllEqual(AllValidMask()(tf.zeros((2, 3, 1))), np.ones((2, 3), bool))
+        mask = PresenceMask()(tf.constant([[True, False]] * 2), tf.constant([True, False]))
+        self.assertAllEqual(mask, [[True, False], [False, False]])
+
+    def test_mean_pooling_matches_numpy(self):
+        x = np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32")
+        mask = np.array([[1, 1, 0, 0], [0, 0, 0, 0]], bool)
+        out = MaskedPooling("mean")(x, mask).numpy()
+        self.assertAllClose(out[0], x[0, :2].mean(0))
+        self.assertAllClose(out[1], np.zeros(3))  # nothing valid → zeros, not NaN
+        self.assertAllClose(MaskedPooling("class_token")(x).numpy(), x[:, 0])
+        with self.assertRaisesRegex(ValueError, "mode"):
+            MaskedPooling("max")
+
+    def test_projection_head_unit_norm(self):
+        head = ProjectionHead(6, name="proj")
+        out = self.run_layer_test(head, tf.random.normal((3, 5)), expected_output_shape=(3, 6))
+        self.assertAllClose(np.linalg.norm(out, axis=-1), np.ones(3), atol=1e-5)
+        self.assertEqual(out.dtype, tf.float32)
+
+
+class AudioFrontendTest(TestCase):
+    def test_shapes_masks_and_standardization(self):
+        frontend = AudioFrontend({"sample_rate": 16000}, patch_size=16, name="frontend")
+        audio = tf.random.uniform((2, 16000), -0.5, 0.5)
+        mask = tf.sequence_mask([16000, 4000], 16000)
+        out = frontend(audio, mask)
+        self.assertEqual(out["spectrogram"].shape, (2, 101, 80))
+        self.assertEqual(frontend.num_patches(16000), out["patch_mask"].shape[1])
+        self.assertAllClose(out["spectrogram"], (out["log_mel"] + 20.0) / 20.0)
+        valid = out["patch_mask"].numpy().sum(axis=1)
+        self.assertEqual(valid[0], 30)
+        self.assertLess(valid[1], 30)
+        self.run_serialization_test(frontend)

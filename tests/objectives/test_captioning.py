@@ -1,0 +1,80 @@
+"""Tests for the captioning (causal LM) losses against NumPy."""
+
+import numpy as np
+
+from mmlm.backend import tf
+from mmlm.objectives import causal_lm_loss, shift_for_causal_lm, token_cross_entropy
+from mmlm.testing import TestCase
+
+
+def numpy_token_cross_entropy(logits, labels):
+    """(B, L) -log softmax(logits)[label], with log-sum-exp written out, float64."""
+    logits = logits.astype(np.float64)
+    peak = logits.max(axis=-1, keepdims=True)
+    log_sum_exp = peak[..., 0] + np.log(np.exp(logits - peak).sum(axis=-1))
+    return log_sum_exp - np.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
+
+
+def random_captions(seed, batch=4, length=7, vocabulary=13):
+    rng = np.random.default_rng(seed)
+    logits = (2.0 * rng.standard_normal((batch, length, vocabulary))).astype(np.float32)
+    labels = rng.integers(0, vocabulary, (batch, length)).astype(np.int32)
+    lengths = np.array([7, 3, 0, 5])[:batch]  # Row 2 is absent (no caption).
+    weights = (np.arange(length)[None, :] < lengths[:, None]).astype(np.float32)
+    return logits, labels, weights
+
+
+class CaptioningTest(TestCase):
+    def test_causal_lm_loss_matches_numpy(self):
+        logits, labels, weights = random_captions(0)
+        per_token = numpy_token_cross_entropy(logits, labels)
+        expected = np.sum(per_token * weights) / weights.sum()
+        loss = causal_lm_loss(logits, labels, weights)
+        self.assertEqual(loss.dtype, tf.float32)
+        self.assertEqual(loss.shape, ())
+        self.assertAllClose(expected, loss, atol=1e-5)
+        self.assertAllClose(expected, causal_lm_loss(logits, labels, weights > 0), atol=1e-5)
+
+    def test_token_cross_entropy_accumulates_to_perplexity(self):
+        batches = [random_captions(seed) for seed in (1, 2)]
+        total, count = 0.0, 0.0
+        for logits, labels, weights in batches:
+            batch_total, batch_count = token_cross_entropy(logits, labels, weights)
+            self.assertEqual(batch_total.dtype, tf.float32)
+            self.assertEqual(batch_count.dtype, tf.float32)
+            total, count = total + float(batch_total), count + float(batch_count)
+        per_token = np.concatenate([numpy_token_cross_entropy(l, y)[w > 0] for l, y, w in batches])
+        self.assertEqual(per_token.size, count)
+        self.assertAllClose(np.exp(per_token.mean()), np.exp(total / count), rtol=1e-5)
+
+    def test_no_tokens_is_zero_with_finite_gradients(self):
+        logits, labels, weights = random_captions(3)
+        logits = tf.constant(logits)
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            loss = causal_lm_loss(logits, labels, np.zeros_like(weights))
+        self.assertEqual(float(loss), 0.0)
+        self.assertAllEqual(np.zeros(logits.shape), tape.gradient(loss, logits))
+        self.assertAllEqual((0.0, 0.0), token_cross_entropy(logits, labels, 0 * weights))
+
+    def test_bfloat16_logits(self):
+        logits, labels, weights = random_captions(4)
+        logits16 = tf.cast(logits, tf.bfloat16)
+        rounded = tf.cast(logits16, tf.float32).numpy()
+        expected = np.sum(numpy_token_cross_entropy(rounded, labels) * weights) / weights.sum()
+        with tf.GradientTape() as tape:
+            tape.watch(logits16)
+            loss = causal_lm_loss(logits16, labels, weights)
+        self.assertEqual(loss.dtype, tf.float32)
+        self.assertAllClose(expected, loss, atol=1e-5)
+        gradient = tf.cast(tape.gradient(loss, logits16), tf.float32).numpy()
+        self.assertTrue(np.isfinite(gradient).all())
+
+    def test_shift_for_causal_lm(self):
+        token_ids = np.array([[1, 5, 6, 2, 0], [1, 7, 2, 0, 0]], np.int32)
+        padding_mask = token_ids != 0
+        decoder_inputs, labels, weights = shift_for_causal_lm(token_ids, padding_mask)
+        self.assertAllEqual([[1, 5, 6, 2], [1, 7, 2, 0]], decoder_inputs)
+        self.assertAllEqual([[5, 6, 2, 0], [7, 2, 0, 0]], labels)
+        self.assertEqual(weights.dtype, tf.float32)
+        self.assertAllEqual([[1, 1, 1, 0], [1, 1, 0, 0]], weights)

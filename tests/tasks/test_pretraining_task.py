@@ -1,0 +1,101 @@
+"""Tests for `PretrainingTask`: loss terms against NumPy, missing modalities, round trip, fit."""
+
+import numpy as np
+
+from mmlm.backend import keras, tf
+from mmlm.tasks.pretraining_task import PretrainingTask, captioning_inputs
+from mmlm.testing import TestCase
+from mmlm.testing.models import tiny_backbone, tiny_batch
+
+ALL_TERMS = {
+    "contrastive": 1.0,
+    "masked_lm": 1.0,
+    "masked_image": 1.0,
+    "masked_audio": 1.0,
+    "captioning": 1.0,
+}
+
+
+def _log_softmax(x):
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+def numpy_info_nce(a, b, scale, valid):
+    a, b = a[valid], b[valid]
+    logits = scale * a @ b.T
+    diagonal = np.arange(len(a))
+    forward = -_log_softmax(logits)[diagonal, diagonal]
+    backward = -_log_softmax(logits.T)[diagonal, diagonal]
+    return float(np.mean((forward + backward) / 2))
+
+
+class PretrainingTaskTest(TestCase):
+    def make_task(self, weights=None, **kwargs):
+        return PretrainingTask(tiny_backbone(), weights or ALL_TERMS, name="task", **kwargs)
+
+    def test_terms_match_numpy(self):
+        task = self.make_task()
+        batch = tiny_batch(batch_size=4, present={"image": [True, True, False, True]})
+        losses = task.compute_losses(batch, training=False)
+        self.assertEqual(set(losses), set(ALL_TERMS))
+        outputs = task.backbone(captioning_inputs(batch, task.modalities))
+        e = {m: outputs[f"{m}_embedding"].numpy() for m in ("text", "image", "audio")}
+        scale = 1.0 / 0.07
+        image = np.array([True, True, False, True])
+        everyone = np.ones(4, bool)
+        expected = np.mean(
+            [
+                numpy_info_nce(e["text"], e["image"], scale, image),
+                numpy_info_nce(e["text"], e["audio"], scale, everyone),
+                numpy_info_nce(e["image"], e["audio"], scale, image),
+            ]
+        )
+        self.assertAllClose(losses["contrastive"], expected, rtol=1e-4)
+        # Captioning: token cross-entropy of the decoder over the caption shifted by one.
+        logits = outputs["decoder_logits"].numpy()
+        labels = batch["token_ids"][:, 1:]
+        weights = batch["padding_mask"][:, 1:].astype("float32")
+        log_probs = np.take_along_axis(_log_softmax(logits), labels[..., None], -1)[..., 0]
+        expected = -(log_probs * weights).sum() / weights.sum()
+        self.assertAllClose(losses["captioning"], expected, rtol=1e-4)
+        for name in ("masked_lm", "masked_image", "masked_audio"):
+            self.assertTrue(np.isfinite(losses[name].numpy()) and losses[name] > 0, name)
+        self.assertAllClose(task.temperature(), 0.07, rtol=1e-5)
+
+    def test_caption_is_hidden_from_fusion(self):
+        """The decoder's logits must not depend on the text encoder's view of the caption."""
+        task = self.make_task()
+        batch = tiny_batch()
+        logits = task(batch)["decoder_logits"]
+        other = dict(batch)
+        other["token_ids"] = batch["token_ids"].copy()
+        other["token_ids"][:, -1] = 3  # beyond every decoder input position...
+        other["padding_mask"] = batch["padding_mask"]
+        again = task(other)["decoder_logits"]
+        self.assertAllClose(logits, again, atol=1e-5)
+
+    def test_weights_select_terms(self):
+        task = self.make_task({"contrastive": 1.0, "masked_image": 0.0, "captioning": 2.0})
+        self.assertEqual(set(task.loss_weights), {"contrastive", "captioning"})
+        self.assertNotIn("masked_image", task.heads)
+        text_only = PretrainingTask(tiny_backbone(modalities=("text",)), ALL_TERMS)
+        self.assertNotIn("contrastive", text_only.loss_weights)
+
+    def test_config_round_trip(self):
+        task = self.make_task(accumulation_steps=1, clip_global_norm=1.0)
+        config = task.get_config()
+        revived = PretrainingTask.from_config(config)
+        self.assertEqual(revived.get_config(), config)
+        self.assertEqual(revived.loss_weights, task.loss_weights)
+
+    def test_fit_lowers_the_loss(self):
+        task = self.make_task()
+        task.compile(optimizer=keras.optimizers.Adam(3e-3))
+        batch = tiny_batch(batch_size=4)
+        dataset = tf.data.Dataset.from_tensors(batch).repeat()
+        history = task.fit(dataset, steps_per_epoch=12, epochs=1, verbose=0)
+        before = task.evaluate(tf.data.Dataset.from_tensors(batch), verbose=0, return_dict=True)
+        self.assertLess(before["loss"], history.history["loss"][0])
+        self.assertIn("temperature", history.history)
+        self.assertIn("contrastive_loss", history.history)
