@@ -2,16 +2,19 @@
 VENV ?= .venv
 BIN = $(VENV)/bin
 CONFIG ?= configs/scenes.py
+RUN ?= runs/scenes
 
 .PHONY: setup demo test test-slow bench clean
 
 setup:
 	tools/setup.sh
 
-## The main job: generate the default scenes data set, then inspect it.
+## The main job: generate the scenes data, pretrain the tiny model (resumes if interrupted),
+## evaluate it on the test split and print the metrics table (JSON in $(RUN)/metrics.json).
 demo: setup
-	$(BIN)/mmlm data generate --config $(CONFIG)
-	$(BIN)/mmlm data inspect --config $(CONFIG)
+	$(BIN)/mmlm data generate --config $(CONFIG) --workdir $(RUN)
+	$(BIN)/mmlm pretrain --config $(CONFIG) --workdir $(RUN)
+	$(BIN)/mmlm evaluate --config $(CONFIG) --workdir $(RUN) --json $(RUN)/metrics.json
 
 ## The test suite (slow tests excluded), on both cores.
 test: setup
@@ -23,6 +26,7 @@ test-slow: setup
 ## Benchmarks print tables of measurements.
 bench: setup
 	$(BIN)/python benchmarks/data_pipeline.py
+	$(BIN)/python benchmarks/training.py
 
 clean:
 	rm -rf runs data .pytest_cache

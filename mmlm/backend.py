@@ -59,6 +59,27 @@ import keras_nlp  # noqa: E402  (after the environment variable: builds tf_keras
 __all__ = ["keras", "keras_cv", "keras_nlp", "tf", "register", "KerasBackendError"]
 
 
+def _patch_keras_core_sqrt():
+    """keras-nlp 0.12 on Keras 2 computes through keras-core 0.1.7, whose `sqrt` hands float
+    tensors to `tf.experimental.numpy.sqrt`; that fails on bfloat16 (it calls `.astype`, which
+    only exists with NumPy behaviour enabled), breaking keras-nlp's decoder attention under
+    `mixed_bfloat16`. `tf.math.sqrt` is the same function for floating tensors."""
+    from keras_core.src.backend.tensorflow import numpy as keras_core_numpy
+
+    original = keras_core_numpy.sqrt
+
+    def sqrt(x):
+        x = keras_core_numpy.convert_to_tensor(x)
+        if x.dtype.is_floating:
+            return tf.math.sqrt(x)
+        return original(x)
+
+    keras_core_numpy.sqrt = sqrt
+
+
+_patch_keras_core_sqrt()
+
+
 def register(cls):
     """Registers a class for Keras (de)serialization under the `mmlm` package name."""
     return keras.saving.register_keras_serializable(package="mmlm")(cls)

@@ -67,6 +67,8 @@ class ObjectiveConfig:
         audio_mask_ratio: share of spectrogram patches masked.
         initial_temperature: starting softmax temperature of InfoNCE (learned from there).
         max_logit_scale: upper bound of the learned 1 / temperature.
+        caption_modality_dropout: share of training rows captioned from only the image or only
+            the audio (so captioning also teaches the audio encoder what is said).
     """
 
     contrastive_weight: float = 1.0
@@ -80,6 +82,7 @@ class ObjectiveConfig:
     audio_mask_ratio: float = 0.5
     initial_temperature: float = 0.07
     max_logit_scale: float = 100.0
+    caption_modality_dropout: float = 0.5
 
 
 class Decay(enum.Enum):

@@ -11,6 +11,7 @@ from mmlm.evaluation.evaluator import EmbeddingCollector
 from mmlm.experiments.artifacts import backbone_path, save_backbone
 from mmlm.experiments.callbacks import RetrievalEvaluation
 from mmlm.experiments.data import ExperimentData
+from mmlm.models.summary import format_model_summary
 from mmlm.tasks.builders import build_pretraining_task
 from mmlm.training import summaries
 from mmlm.training import trainer as trainer_lib
@@ -47,8 +48,21 @@ def pretrain(config, workdir, log=print):
             dataclasses.asdict(config),
             metrics=["epoch_loss", "epoch_val_loss", "retrieval/text_to_image/R@1"],
         )
+
+    def build_task():
+        task = build_pretraining_task(config, data.vocabulary_size)
+        log(
+            format_model_summary(
+                task.backbone,
+                task,
+                text_length=config.data.text.sequence_length,
+                mask_selections=config.objective.mlm_max_selections,
+            )
+        )
+        return task
+
     task, history = trainer_lib.run(
-        build_task=lambda: build_pretraining_task(config, data.vocabulary_size),
+        build_task=build_task,
         build_dataset=data.training_dataset,
         trainer=config.trainer,
         runtime=config.runtime,

@@ -18,6 +18,7 @@ def build_pretraining_task(config, vocabulary_size):
         },
         initial_temperature=o.initial_temperature,
         max_logit_scale=o.max_logit_scale,
+        caption_modality_dropout=o.caption_modality_dropout,
         accumulation_steps=t.accumulation_steps,
         clip_global_norm=t.clip_global_norm,
         name="pretraining_task",

@@ -58,6 +58,9 @@ class PretrainingTask(Task):
             are not computed.
         initial_temperature: InfoNCE temperature at initialization.
         max_logit_scale: clip of the learned 1 / temperature.
+        caption_modality_dropout: in training, the share of rows (with both image and audio)
+            captioned from only one of them (chosen at random), so the decoder also learns to
+            caption from speech alone rather than leaning on the image.
         **kwargs: `Task` arguments (accumulation_steps, clip_global_norm).
 
     Call arguments (what `fit` batches hold): the backbone's encoder inputs, `{m}_present`, and
@@ -71,6 +74,7 @@ class PretrainingTask(Task):
         loss_weights,
         initial_temperature=0.07,
         max_logit_scale=100.0,
+        caption_modality_dropout=0.0,
         **kwargs,
     ):
         modalities = set(backbone.modalities)
@@ -94,6 +98,7 @@ class PretrainingTask(Task):
         self.requested_loss_weights = dict(loss_weights)
         self.initial_temperature = initial_temperature
         self.max_logit_scale = max_logit_scale
+        self.caption_modality_dropout = caption_modality_dropout
         self.logit_scale = self.add_weight(
             "logit_scale",
             shape=(),
@@ -132,7 +137,22 @@ class PretrainingTask(Task):
 
     def call(self, inputs, training=False):
         """The backbone's outputs for a batch (captioning conditioned on image and audio)."""
-        return self.backbone(captioning_inputs(inputs, self.modalities), training=training)
+        backbone_inputs = captioning_inputs(inputs, self.modalities)
+        if training and self.caption_modality_dropout and {"image", "audio"} <= set(self.modalities):
+            backbone_inputs.update(self._drop_one_modality(backbone_inputs))
+        return self.backbone(backbone_inputs, training=training)
+
+    def _drop_one_modality(self, inputs):
+        """Hides the image or the audio (one, at random) of a random share of rows."""
+        image, audio = inputs["image_present"], inputs["audio_present"]
+        shape = tf.shape(image)
+        drop = tf.random.uniform(shape) < self.caption_modality_dropout
+        drop_image = tf.random.uniform(shape) < 0.5
+        both = tf.logical_and(image, audio)
+        return {
+            "image_present": tf.logical_and(image, ~(both & drop & drop_image)),
+            "audio_present": tf.logical_and(audio, ~(both & drop & ~drop_image)),
+        }
 
     def compute_losses(self, batch, training):
         losses = {}
@@ -215,6 +235,7 @@ class PretrainingTask(Task):
                 "loss_weights": self.requested_loss_weights,
                 "initial_temperature": self.initial_temperature,
                 "max_logit_scale": self.max_logit_scale,
+                "caption_modality_dropout": self.caption_modality_dropout,
             }
         )
         return config

@@ -37,7 +37,7 @@ def test_pretrain_evaluate_and_tensorboard(tmp_path, capsys):
     assert main(["pretrain", *common, "--workdir", workdir]) == 0
     assert os.path.isfile(os.path.join(workdir, "model", "backbone.keras"))
     metrics_path = str(tmp_path / "metrics.json")
-    capsys.readouterr()
+    assert "train GFLOPs" in capsys.readouterr().out  # the model summary at the start
     assert main(["evaluate", *common, "--workdir", workdir, "--json", metrics_path]) == 0
     table = capsys.readouterr().out
     assert "text_to_image" in table and "heldout" in table

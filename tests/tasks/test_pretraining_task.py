@@ -99,3 +99,17 @@ class PretrainingTaskTest(TestCase):
         self.assertLess(before["loss"], history.history["loss"][0])
         self.assertIn("temperature", history.history)
         self.assertIn("contrastive_loss", history.history)
+
+
+class MixedPrecisionTest(TestCase):
+    def test_all_terms_finite_under_mixed_bfloat16(self):
+        from mmlm.config import Precision, RuntimeConfig
+        from mmlm.training.strategy import precision_scope
+
+        with precision_scope(RuntimeConfig(precision=Precision.MIXED_BFLOAT16)):
+            task = PretrainingTask(tiny_backbone(), ALL_TERMS, caption_modality_dropout=0.5)
+            losses = task.compute_losses(tiny_batch(), training=True)
+        self.assertEqual(set(losses), set(ALL_TERMS))
+        for name, value in losses.items():
+            self.assertEqual(value.dtype, tf.float32, name)
+            self.assertTrue(np.isfinite(value.numpy()), name)
