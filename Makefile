@@ -21,7 +21,7 @@ test: setup
 	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile -q
 
 test-slow: setup
-	$(BIN)/python -m pytest -m slow -q
+	$(BIN)/python -m pytest -m slow -n 2 --dist loadfile -q
 
 ## Benchmarks print tables of measurements.
 bench: setup

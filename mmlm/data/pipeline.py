@@ -139,10 +139,13 @@ def build_dataset(
 
     options = tf.data.Options()
     options.deterministic = True
+    # With an input context, this pipeline reads its shard already. Without one (evaluation
+    # data that `fit` distributes), shard by batches: AUTO would shard by file, which fails
+    # when a split has fewer files than workers (the small splits are one file).
     options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.OFF  # sharding is done by the input context
+        tf.data.experimental.AutoShardPolicy.OFF
         if input_context is not None
-        else tf.data.experimental.AutoShardPolicy.AUTO
+        else tf.data.experimental.AutoShardPolicy.DATA
     )
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 

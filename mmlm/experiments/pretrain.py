@@ -15,7 +15,7 @@ from mmlm.models.summary import format_model_summary
 from mmlm.tasks.builders import build_pretraining_task
 from mmlm.training import summaries
 from mmlm.training import trainer as trainer_lib
-from mmlm.training.strategy import is_chief
+from mmlm.training.strategy import is_chief, make_strategy
 
 _PROJECTOR_EXAMPLES = 256
 
@@ -26,23 +26,28 @@ def pretrain(config, workdir, log=print):
     Returns:
         (task, history); the backbone is saved to `workdir/model/backbone.keras`.
     """
+    # First: splitting the CPU into logical devices (mirrored) and MultiWorkerMirroredStrategy's
+    # collectives can only be set up before any TensorFlow operation, and building the data
+    # runs some.
+    strategy = make_strategy(config.runtime)
     os.makedirs(workdir, exist_ok=True)
     write_config(config, workdir)
     data = ExperimentData(config)
     log_dir = os.path.join(workdir, "tensorboard")
     validation = data.dataset("validation")
-    callbacks = [
-        RetrievalEvaluation(
-            validation, log_dir, max_batches=config.trainer.eval_batches or None, log=log
-        ),
-        summaries.MediaSummary(
-            os.path.join(log_dir, "inputs"),
-            next(iter(validation)),
-            spectrogram_fn=_spectrogram_fn(config, data),
-            sample_rate=config.data.audio.sample_rate,
-        ),
-    ]
-    if is_chief():
+    callbacks = []
+    if is_chief():  # other workers would write a second copy of every summary
+        callbacks += [
+            RetrievalEvaluation(
+                validation, log_dir, max_batches=config.trainer.eval_batches or None, log=log
+            ),
+            summaries.MediaSummary(
+                os.path.join(log_dir, "inputs"),
+                next(iter(validation)),
+                spectrogram_fn=_spectrogram_fn(config, data),
+                sample_rate=config.data.audio.sample_rate,
+            ),
+        ]
         summaries.write_hparams(
             log_dir,
             dataclasses.asdict(config),
@@ -70,6 +75,7 @@ def pretrain(config, workdir, log=print):
         global_batch_size=config.data.global_batch_size,
         callbacks=callbacks,
         log=log,
+        strategy=strategy,
     )
     if is_chief():
         path = save_backbone(task.backbone, workdir)

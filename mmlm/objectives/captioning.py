@@ -1,6 +1,7 @@
 """Next-token (captioning / causal LM) losses over a padded batch of token ids."""
 
 from mmlm.backend import tf
+from mmlm.objectives.reduction import global_batch_mean
 
 
 def token_cross_entropy(logits, labels, weights):
@@ -38,7 +39,7 @@ def causal_lm_loss(logits, labels, weights):
         float32 scalar.
     """
     total, count = token_cross_entropy(logits, labels, weights)
-    return tf.math.divide_no_nan(total, count)
+    return global_batch_mean(total, count)
 
 
 def shift_for_causal_lm(token_ids, padding_mask):

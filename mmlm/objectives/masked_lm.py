@@ -2,6 +2,7 @@
 
 from mmlm.backend import tf
 from mmlm.objectives.captioning import token_cross_entropy
+from mmlm.objectives.reduction import global_batch_mean
 
 
 def masked_lm_loss(logits, mask_ids, mask_weights):
@@ -16,7 +17,7 @@ def masked_lm_loss(logits, mask_ids, mask_weights):
         float32 scalar.
     """
     total, count = token_cross_entropy(logits, mask_ids, mask_weights)
-    return tf.math.divide_no_nan(total, count)
+    return global_batch_mean(total, count)
 
 
 def masked_lm_accuracy(logits, mask_ids, mask_weights):

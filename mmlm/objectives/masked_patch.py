@@ -7,6 +7,7 @@ reconstruction target of token n is the patch that token n was embedded from.
 """
 
 from mmlm.backend import tf
+from mmlm.objectives.reduction import global_batch_mean
 
 
 def _dims(tensor):
@@ -100,4 +101,4 @@ def masked_patch_loss(predictions, targets, patch_mask, patch_valid=None, normal
     if patch_valid is not None:
         scored = tf.logical_and(scored, tf.cast(patch_valid, tf.bool))
     weights = tf.cast(scored, tf.float32)
-    return tf.math.divide_no_nan(tf.reduce_sum(per_patch * weights), tf.reduce_sum(weights))
+    return global_batch_mean(tf.reduce_sum(per_patch * weights), tf.reduce_sum(weights))

@@ -138,7 +138,11 @@ class PretrainingTask(Task):
     def call(self, inputs, training=False):
         """The backbone's outputs for a batch (captioning conditioned on image and audio)."""
         backbone_inputs = captioning_inputs(inputs, self.modalities)
-        if training and self.caption_modality_dropout and {"image", "audio"} <= set(self.modalities):
+        if (
+            training
+            and self.caption_modality_dropout
+            and {"image", "audio"} <= set(self.modalities)
+        ):
             backbone_inputs.update(self._drop_one_modality(backbone_inputs))
         return self.backbone(backbone_inputs, training=training)
 

@@ -23,6 +23,7 @@ def run(
     global_batch_size,
     callbacks=(),
     log=print,
+    strategy=None,
 ):
     """Trains a task for `trainer.steps` optimizer steps, resuming from `workdir` if it can.
 
@@ -47,6 +48,10 @@ def run(
         global_batch_size: examples per optimizer step over all replicas.
         callbacks: extra Keras callbacks, run after the NaN guard and before the backup.
         log: `str -> None` for the one start-up line.
+        strategy: the strategy of `runtime` if the caller made it already (with `make_strategy`,
+            before its own first TensorFlow operation: splitting the CPU and setting up
+            MultiWorkerMirroredStrategy's collectives must precede every operation); None
+            makes it here.
     Returns:
         `(task, history)`: the trained task and the `keras.callbacks.History` of this call.
 
@@ -64,7 +69,8 @@ def run(
         length is approximate there.
     """
     _validate(trainer, runtime, global_batch_size)
-    strategy = make_strategy(runtime)
+    if strategy is None:
+        strategy = make_strategy(runtime)
     backup_dir = os.path.join(workdir, _BACKUP_DIR)
     steps_per_epoch = min(trainer.eval_every, trainer.steps)
     epochs = math.ceil(trainer.steps / steps_per_epoch)

@@ -30,10 +30,12 @@ def test_batch_layout(scenes):
     assert first["token_ids"].shape == (b, config.data.text.sequence_length)
     assert first["text_es_token_ids"].shape == first["token_ids"].shape
     assert first["images"].shape == (b, 64, 64, 3) and first["images"].dtype == np.float32
-    assert first["audio"].shape == (b, 16000 * 8) and first["audio_padding_mask"].dtype == bool
+    audio = config.data.audio
+    samples = int(audio.sample_rate * audio.duration_seconds)
+    assert first["audio"].shape == (b, samples) and first["audio_padding_mask"].dtype == bool
     assert first["image_patch_mask"].shape == (b, 64)  # (64 / 8)^2 patches
-    frames = 1 + 16000 * 8 // 160
-    assert first["audio_patch_mask"].shape == (b, (frames // 16) * (80 // 16))
+    frames = 1 + samples // audio.frame_step
+    assert first["audio_patch_mask"].shape == (b, (frames // 16) * (audio.num_mel_bins // 16))
     assert first["object_color"].shape == (b, 2)
     assert all(first[f"{m}_present"].all() for m in ("text", "image", "audio"))
     # Evaluation keeps every example (the last batch may be partial).
