@@ -72,15 +72,15 @@ def strip_pruning(pruned, model):
     """
     from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
-    for layer in _all_layers(pruned):
+    for layer in all_layers(pruned):
         if isinstance(layer, pruning_wrapper.PruneLowMagnitude):
             for weight, mask, _ in layer.pruning_vars:
                 weight.assign(weight * tf.cast(mask, weight.dtype))
     return model
 
 
-def _all_layers(model):
+def all_layers(model):
     for layer in model.layers:
         yield layer
         if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
+            yield from all_layers(layer)

@@ -6,8 +6,8 @@ from mmlm.backend import tf
 from mmlm.evaluation.perplexity import PerplexityAccumulator
 from mmlm.evaluation.retrieval import retrieval_report
 from mmlm.evaluation.zero_shot import class_embeddings_from_prompts, zero_shot_classify
-from mmlm.objectives import shift_for_causal_lm, token_cross_entropy
-from mmlm.tasks.pretraining_task import captioning_inputs
+from mmlm.objectives import token_cross_entropy
+from mmlm.tasks.pretraining_task import captioning_inputs, captioning_targets
 
 # Per-example fields kept next to the embeddings (labels of the scenes data set).
 _LABEL_FIELDS = ("heldout", "object_color", "object_shape", "object_position", "text")
@@ -31,12 +31,7 @@ class EmbeddingCollector:
             model_outputs = self.backbone(captioning_inputs(batch, modalities), training=False)
             for m in modalities:
                 outputs[m] = model_outputs[f"{m}_embedding"]
-            _, labels, weights = shift_for_causal_lm(batch["token_ids"], batch["padding_mask"])
-            conditioned = tf.zeros_like(tf.cast(batch["text_present"], tf.bool))
-            for m in ("image", "audio"):
-                if m in modalities:
-                    conditioned |= tf.cast(batch[f"{m}_present"], tf.bool)
-            weights *= tf.cast(conditioned, tf.float32)[:, None]
+            labels, weights = captioning_targets(batch, modalities)
             outputs["ce_sum"], outputs["tokens"] = token_cross_entropy(
                 model_outputs["decoder_logits"], labels, weights
             )

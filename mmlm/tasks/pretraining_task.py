@@ -39,6 +39,21 @@ def captioning_inputs(batch, modalities):
     return inputs
 
 
+def captioning_targets(batch, modalities):
+    """(labels, weights) of the decoder's next-token loss for `captioning_inputs(batch)`.
+
+    Only rows with a caption and something to caption it from (image or audio) count.
+    """
+    _, labels, weights = shift_for_causal_lm(batch["token_ids"], batch["padding_mask"])
+    present = {m: tf.cast(batch[f"{m}_present"], tf.bool) for m in modalities}
+    conditioned = tf.zeros_like(present["text"])
+    for m in ("image", "audio"):
+        if m in present:
+            conditioned = tf.logical_or(conditioned, present[m])
+    rows = tf.cast(tf.logical_and(conditioned, present["text"]), tf.float32)
+    return labels, weights * rows[:, None]
+
+
 @register
 class PretrainingTask(Task):
     """The multimodal backbone trained with a weighted sum of self-supervised objectives.
@@ -169,17 +184,8 @@ class PretrainingTask(Task):
             pairs = pairwise_contrastive_losses(embeddings, present, self._logit_scale())
             losses["contrastive"] = tf.add_n(list(pairs.values())) / len(pairs)
         if "captioning" in weights:
-            _, labels, label_weights = shift_for_causal_lm(
-                batch["token_ids"], batch["padding_mask"]
-            )
-            conditioned = tf.zeros_like(present["text"])
-            for m in ("image", "audio"):
-                if m in present:
-                    conditioned = tf.logical_or(conditioned, present[m])
-            row_weights = tf.cast(tf.logical_and(conditioned, present["text"]), tf.float32)
-            losses["captioning"] = causal_lm_loss(
-                outputs["decoder_logits"], labels, label_weights * row_weights[:, None]
-            )
+            labels, label_weights = captioning_targets(batch, self.modalities)
+            losses["captioning"] = causal_lm_loss(outputs["decoder_logits"], labels, label_weights)
         if "masked_lm" in weights:
             losses["masked_lm"] = self._masked_lm_loss(batch, present["text"], training)
         if "masked_image" in weights:

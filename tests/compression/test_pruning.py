@@ -3,7 +3,7 @@
 import numpy as np
 
 from mmlm.backend import keras
-from mmlm.compression.pruning import prune_model, strip_pruning, tfmot
+from mmlm.compression.pruning import all_layers, prune_model, strip_pruning, tfmot
 from mmlm.layers import TransformerEncoderBlock
 from mmlm.testing import TestCase
 from mmlm.testing.models import tiny_backbone, tiny_batch
@@ -36,7 +36,7 @@ class PruningTest(TestCase):
             stripped = strip_pruning(pruned, model)
             blocks = [
                 layer
-                for layer in _all_layers(stripped)
+                for layer in all_layers(stripped)
                 if isinstance(layer, TransformerEncoderBlock)
             ]
             self.assertNotEmpty(blocks)
@@ -45,15 +45,8 @@ class PruningTest(TestCase):
                 self.assertAllClose(sparsity, 0.5, atol=0.05)
 
 
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-
-
 def _wrappers(model):
     from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
     wrapper = pruning_wrapper.PruneLowMagnitude
-    return [layer for layer in _all_layers(model) if isinstance(layer, wrapper)]
+    return [layer for layer in all_layers(model) if isinstance(layer, wrapper)]
