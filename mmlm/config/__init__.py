@@ -23,6 +23,8 @@ from mmlm.config.sections import (
     ObjectiveConfig,
     Pooling,
     Precision,
+    PruningSchedule,
+    Quantization,
     RuntimeConfig,
     Strategy,
     TrainerConfig,

@@ -140,28 +140,80 @@ class TrainerConfig:
     seed: int = 42
 
 
+class Quantization(enum.Enum):
+    """Post-training quantization of a `.tflite` export."""
+
+    NONE = "none"  # float32
+    FLOAT16 = "float16"  # float16 weights
+    DYNAMIC = "dynamic"  # int8 weights, float activations (dynamic-range)
+    INT8 = "int8"  # int8 weights and activations, calibrated on training data
+
+
+class PruningSchedule(enum.Enum):
+    """How sparsity grows while pruning (TFMOT schedules)."""
+
+    POLYNOMIAL = "polynomial"  # PolynomialDecay from initial to final sparsity
+    CONSTANT = "constant"  # ConstantSparsity at the final sparsity
+
+
 @dataclasses.dataclass(frozen=True)
 class CompressionConfig:
-    """Compression section.
+    """Compression section: pruning, quantization-aware training, distillation, the report.
 
     Attributes:
-        pruning_sparsity: final sparsity of magnitude pruning.
-        quantize: post-training quantization ("none", "float16", "dynamic", "int8").
+        pruning_sparsities: final sparsities of the pruned variants of the report.
+        pruning_schedule: how sparsity grows during fine-tuning.
+        pruning_initial_sparsity: starting sparsity of the polynomial schedule.
+        pruning_frequency: steps between mask updates.
+        structured_2_4: 2:4 structured sparsity (2 zeros in every 4 weights along the input
+            dimension) instead of unstructured magnitude pruning.
+        finetune_steps: optimizer steps of fine-tuning with the pretraining objectives while
+            pruning (and of quantization-aware training).
+        finetune_learning_rate: peak learning rate of that fine-tuning.
+        qat: include the quantization-aware-training variant.
+        distill_teacher_workdir: run directory of a trained teacher (e.g. a `base` pretraining
+            run); empty disables distillation.
+        distill_steps: optimizer steps of the student (0 = `trainer.steps`).
+        distill_embedding_weight: weight of the embedding distillation loss.
+        distill_logit_weight: weight of the decoder logit distillation loss.
+        distill_temperature: softmax temperature of logit distillation.
+        representative_examples: training examples that calibrate full-integer quantization.
+        latency_runs: timed batch-1 interpreter calls per signature (the median is reported).
+        eval_examples: test examples the report evaluates (0 = the whole split).
     """
 
-    pruning_sparsity: float = 0.5
-    quantize: str = "dynamic"
+    pruning_sparsities: tuple[float, ...] = (0.5, 0.8)
+    pruning_schedule: PruningSchedule = PruningSchedule.POLYNOMIAL
+    pruning_initial_sparsity: float = 0.0
+    pruning_frequency: int = 10
+    structured_2_4: bool = False
+    finetune_steps: int = 300
+    finetune_learning_rate: float = 3e-4
+    qat: bool = True
+    distill_teacher_workdir: str = ""
+    distill_steps: int = 0
+    distill_embedding_weight: float = 1.0
+    distill_logit_weight: float = 1.0
+    distill_temperature: float = 2.0
+    representative_examples: int = 128
+    latency_runs: int = 50
+    eval_examples: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
-    """Export section.
+    """Export section (SavedModel and TFLite).
 
     Attributes:
         output_dir: where exported models are written.
+        quantize: quantization of the `.tflite` the main job exports.
+        caption_max_length: tokens the in-graph greedy caption decoder generates at most
+            (0 = the text sequence length).
     """
 
     output_dir: str = "saved_models"
+    quantize: Quantization = Quantization.DYNAMIC
+    caption_max_length: int = 0
 
 
 class Strategy(enum.Enum):

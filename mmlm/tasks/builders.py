@@ -4,11 +4,18 @@ from mmlm.models.builder import build_backbone
 from mmlm.tasks.pretraining_task import PretrainingTask
 
 
-def build_pretraining_task(config, vocabulary_size):
-    """The `PretrainingTask` of an `ExperimentConfig`."""
+def build_pretraining_task(config, vocabulary_size, backbone=None):
+    """The `PretrainingTask` of an `ExperimentConfig`.
+
+    Args:
+        config: the `ExperimentConfig`.
+        vocabulary_size: tokens of the text vocabulary.
+        backbone: an existing backbone to train further (a pretrained, pruned or
+            quantization-aware one); None builds a fresh one from `config.model`.
+    """
     o, t = config.objective, config.trainer
     return PretrainingTask(
-        build_backbone(config, vocabulary_size),
+        backbone if backbone is not None else build_backbone(config, vocabulary_size),
         loss_weights={
             "contrastive": o.contrastive_weight,
             "masked_lm": o.masked_lm_weight,
