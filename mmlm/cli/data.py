@@ -40,6 +40,18 @@ def add_parser(subparsers):
     inspect.add_argument("--json", default=None, help="also write the report as JSON here")
     inspect.set_defaults(run=run_inspect)
 
+    examples = commands.add_parser(
+        "export-examples",
+        help="write examples of a split as PNG, WAV and caption files",
+        description="Writes OUT/example_I.{png,wav,txt} for the first COUNT examples of a split "
+        "(inputs for `mmlm tflite-run`, the SavedModel's byte signatures and `mmlm serve`).",
+    )
+    common.add_config_arguments(examples, workdir=False)
+    examples.add_argument("--split", default="test", help="split (default: test)")
+    examples.add_argument("--count", type=int, default=2, help="examples to write (default: 2)")
+    examples.add_argument("--out", required=True, help="output directory")
+    examples.set_defaults(run=run_export_examples)
+
 
 def _add_skip_invalid(parser, help_text):
     parser.add_argument(
@@ -81,4 +93,15 @@ def run_inspect(args):
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)
+    return 0
+
+
+def run_export_examples(args):
+    from mmlm.data.example_files import write_example_files
+    from mmlm.experiments.data import ExperimentData
+
+    config, _ = common.resolve(args)
+    dataset = ExperimentData(config).dataset(args.split, masks=False)
+    names = write_example_files(dataset, args.out, args.count, config.data.audio.sample_rate)
+    print(f"wrote {len(names)} {args.split} examples (.png, .wav, .txt) to {args.out}")
     return 0

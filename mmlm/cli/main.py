@@ -4,6 +4,8 @@ import argparse
 import sys
 
 from mmlm.cli import data as data_command
+from mmlm.cli import export as export_commands
+from mmlm.cli import serve as serve_command
 from mmlm.cli import train as train_commands
 
 
@@ -15,6 +17,8 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     data_command.add_parser(subparsers)
     train_commands.add_parsers(subparsers)
+    export_commands.add_parsers(subparsers)
+    serve_command.add_parser(subparsers)
     return parser
 
 

@@ -1,8 +1,12 @@
 """TFLite conversion (built-in ops only) and running a converted model with ai-edge-litert."""
 
+import os
+import tempfile
+
 import numpy as np
 
 from mmlm.backend import tf
+from mmlm.config.sections import Quantization
 
 
 def input_specs(model, batch_size=1, overrides=None):
@@ -18,14 +22,32 @@ def input_specs(model, batch_size=1, overrides=None):
     return specs
 
 
+def _configure(converter, quantize, representative_dataset):
+    """Built-in ops only, plus the optimizations of one `Quantization`."""
+    quantize = Quantization(quantize)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize is not Quantization.NONE:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize is Quantization.FLOAT16:
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize is Quantization.INT8:
+        if representative_dataset is None:
+            raise ValueError("int8 quantization needs representative data (calibration)")
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter
+
+
 def convert(model, specs, quantize="none", representative_data=None):
     """Converts a dict-input Keras model to a `.tflite` flatbuffer with built-in ops only.
 
     Args:
         model: a functional model taking a dict.
         specs: name → `tf.TensorSpec` (see `input_specs`).
-        quantize: "none", "float16", "dynamic" or "int8" (full integer weights and activations,
-            float inputs/outputs; needs `representative_data`).
+        quantize: a `Quantization` (or its value): "none", "float16", "dynamic" (int8
+            weights) or "int8" (int8 weights and activations, float inputs/outputs; needs
+            `representative_data`). A quantization-aware-trained model converts with
+            "dynamic": its fake-quant ranges make it integer.
         representative_data: callable yielding dicts of example inputs (int8 calibration).
     Returns:
         bytes.
@@ -33,21 +55,33 @@ def convert(model, specs, quantize="none", representative_data=None):
     function = tf.function(lambda inputs: model(inputs, training=False))
     concrete = function.get_concrete_function(specs)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quantize != "none":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quantize == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    elif quantize == "int8":
-        if representative_data is None:
-            raise ValueError("int8 quantization needs representative_data")
-        converter.representative_dataset = lambda: (
-            [example[name] for name in sorted(specs)] for example in representative_data()
-        )
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    elif quantize not in ("none", "dynamic"):
-        raise ValueError(f"quantize must be none, float16, dynamic or int8, got {quantize!r}")
-    return converter.convert()
+    representative = None
+    if representative_data is not None:
+
+        def representative():
+            for example in representative_data():
+                yield [example[name] for name in sorted(specs)]
+
+    return _configure(converter, quantize, representative).convert()
+
+
+def convert_signatures(module, signatures, quantize="none", representative_data=None):
+    """Converts several `tf.function`s of one `tf.Module` into one multi-signature `.tflite`.
+
+    Args:
+        module: the `tf.Module` owning the functions' variables.
+        signatures: signature name → concrete function (fixed input shapes).
+        quantize: a `Quantization` (see `convert`).
+        representative_data: callable yielding `(signature_name, {input name: array})` pairs
+            covering every signature (int8 calibration).
+    Returns:
+        bytes.
+    """
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "saved_model")
+        tf.saved_model.save(module, path, signatures=signatures)
+        converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=list(signatures))
+        return _configure(converter, quantize, representative_data).convert()
 
 
 class TFLiteRunner:
@@ -56,19 +90,42 @@ class TFLiteRunner:
     Args:
         model_content: the `.tflite` bytes.
         num_threads: interpreter threads.
+
+    Call arguments:
+        inputs: dict input name → array.
+        signature: which signature to run (None: the only one).
     """
 
     def __init__(self, model_content, num_threads=1):
         from ai_edge_litert.interpreter import Interpreter
 
         self.interpreter = Interpreter(model_content=model_content, num_threads=num_threads)
-        self.runner = self.interpreter.get_signature_runner()
+        self.signatures = tuple(self.interpreter.get_signature_list())
+        self._runners = {}
 
-    def __call__(self, inputs):
-        details = self.runner.get_input_details()
+    def runner(self, signature=None):
+        if signature is None:
+            if len(self.signatures) != 1:
+                raise ValueError(f"choose a signature: the model has {list(self.signatures)}")
+            signature = self.signatures[0]
+        if signature not in self.signatures:
+            raise KeyError(f"no signature {signature!r} in the model; it has {self.signatures}")
+        if signature not in self._runners:
+            self._runners[signature] = self.interpreter.get_signature_runner(signature)
+        return self._runners[signature]
+
+    def input_details(self, signature=None):
+        return self.runner(signature).get_input_details()
+
+    def __call__(self, inputs, signature=None):
+        runner = self.runner(signature)
+        details = runner.get_input_details()
+        missing = sorted(set(details) - set(inputs))
+        if missing:
+            raise KeyError(f"missing inputs {missing} of signature {signature!r}")
         feed = {
             name: np.asarray(inputs[name]).astype(detail["dtype"])
             for name, detail in details.items()
         }
-        outputs = self.runner(**feed)
+        outputs = runner(**feed)
         return outputs if len(outputs) > 1 else next(iter(outputs.values()))

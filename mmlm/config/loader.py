@@ -6,6 +6,7 @@
 
 import importlib.util
 import os
+import warnings
 
 import yaml
 
@@ -31,6 +32,25 @@ def _load_python(path, variant):
     return base.validate(config)
 
 
+# Keys that run directories written by earlier releases may hold → what replaced them. Their
+# values are ignored (with a warning) so that old runs keep loading.
+RETIRED_KEYS = {
+    ("compression", "pruning_sparsity"): "compression.pruning_sparsities",
+    ("compression", "quantize"): "export.quantize",
+}
+
+
+def _drop_retired_keys(values, path):
+    for (section, key), replacement in RETIRED_KEYS.items():
+        if key in (values.get(section) or {}):
+            del values[section][key]
+            warnings.warn(
+                f"{path}: {section}.{key} is no longer used (see {replacement}); ignored",
+                stacklevel=3,
+            )
+    return values
+
+
 def load_config(spec, overrides=()):
     """Loads `path.py[:smoke]` or `path.yaml` and applies `KEY=VALUE` overrides."""
     path, _, variant = spec.partition(":")
@@ -40,7 +60,8 @@ def load_config(spec, overrides=()):
         config = _load_python(path, variant)
     elif path.endswith((".yaml", ".yml")):
         with open(path, encoding="utf-8") as f:
-            config = base.from_dict(ExperimentConfig, yaml.safe_load(f) or {})
+            values = _drop_retired_keys(yaml.safe_load(f) or {}, path)
+        config = base.from_dict(ExperimentConfig, values)
     else:
         raise base.ConfigError(f"--config {path}: expected a .py experiment file or a .yaml file")
     return base.apply_overrides(config, overrides)

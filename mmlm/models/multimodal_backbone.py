@@ -31,6 +31,10 @@ class MultimodalBackbone(keras.Model):
         fusion_encoder: a `CrossModalFusionEncoder` over the present encoders' modalities.
         text_decoder: a `TextDecoder` or None.
         embedding_dim: size of the shared, L2-normalized embedding space.
+        projection_heads: optional {modality: layer} mapping each encoder's pooled output to
+            its embedding, instead of new `ProjectionHead`s (compression rebuilds a backbone
+            around wrapped heads this way). Not serialized: `get_config` describes the
+            default heads.
 
     Inputs (dict): the encoders' inputs (`token_ids`, `padding_mask`, `images`, `audio`,
     `audio_padding_mask`), one `{m}_present` (B,) bool per modality, and with a decoder
@@ -48,6 +52,7 @@ class MultimodalBackbone(keras.Model):
         fusion_encoder=None,
         text_decoder=None,
         embedding_dim=128,
+        projection_heads=None,
         **kwargs,
     ):
         encoders = {
@@ -57,19 +62,11 @@ class MultimodalBackbone(keras.Model):
         }
         if not encoders:
             raise ValueError("MultimodalBackbone needs at least one encoder.")
-        heads = {m: ProjectionHead(embedding_dim, name=f"{m}_projection") for m in encoders}
-        inputs, outputs, fusion_inputs = {}, {}, {}
-        for m, encoder in encoders.items():
-            encoder_inputs = {name: _like(encoder.input[name], name) for name in encoder.input}
-            inputs.update(encoder_inputs)
-            inputs[f"{m}_present"] = keras.Input((), dtype="bool", name=f"{m}_present")
-            encoded = encoder(encoder_inputs)
-            outputs[f"{m}_embedding"] = heads[m](encoded["pooled_output"])
-            fusion_inputs[f"{m}_sequence"] = encoded["sequence_output"]
-            fusion_inputs[f"{m}_padding_mask"] = (
-                encoder_inputs["padding_mask"] if m == "text" else encoded["padding_mask"]
-            )
-            fusion_inputs[f"{m}_present"] = inputs[f"{m}_present"]
+        heads = projection_heads or {
+            m: ProjectionHead(embedding_dim, name=f"{m}_projection") for m in encoders
+        }
+        inputs, encoded, fusion_inputs = _encoder_graph(encoders)
+        outputs = {f"{m}_embedding": heads[m](encoded[m]["pooled_output"]) for m in encoders}
         if fusion_encoder is not None:
             fused = fusion_encoder(fusion_inputs)
             outputs["fused_sequence"] = fused["sequence_output"]
@@ -121,6 +118,19 @@ class MultimodalBackbone(keras.Model):
         embedding = self.projection_heads[modality](encoder(inputs)["pooled_output"])
         return keras.Model(inputs, embedding, name=f"{modality}_embedding_model")
 
+    def conditioning_model(self):
+        """A functional model: encoder inputs + `{m}_present` → what the decoder attends to.
+
+        Outputs `sequence_output` (B, Le, H) and `padding_mask` (B, Le) of the fusion, computed
+        once per input so that generation runs only the decoder per token.
+        """
+        if self.fusion_encoder is None:
+            raise ValueError("conditioning_model needs a fusion encoder.")
+        inputs, _, fusion_inputs = _encoder_graph(self.encoders)
+        fused = self.fusion_encoder(fusion_inputs)
+        outputs = {key: fused[key] for key in ("sequence_output", "padding_mask")}
+        return keras.Model(inputs, outputs, name="conditioning_model")
+
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}
         for key in (
@@ -142,6 +152,22 @@ class MultimodalBackbone(keras.Model):
             if isinstance(value, dict) and "class_name" in value:
                 config[key] = keras.saving.deserialize_keras_object(value)
         return cls(**config)
+
+
+def _encoder_graph(encoders):
+    """Fresh inputs of `encoders` (and `{m}_present`), their outputs and the fusion's inputs."""
+    inputs, encoded, fusion_inputs = {}, {}, {}
+    for m, encoder in encoders.items():
+        encoder_inputs = {name: _like(encoder.input[name], name) for name in encoder.input}
+        inputs.update(encoder_inputs)
+        inputs[f"{m}_present"] = keras.Input((), dtype="bool", name=f"{m}_present")
+        encoded[m] = encoder(encoder_inputs)
+        fusion_inputs[f"{m}_sequence"] = encoded[m]["sequence_output"]
+        fusion_inputs[f"{m}_padding_mask"] = (
+            encoder_inputs["padding_mask"] if m == "text" else encoded[m]["padding_mask"]
+        )
+        fusion_inputs[f"{m}_present"] = inputs[f"{m}_present"]
+    return inputs, encoded, fusion_inputs
 
 
 def _like(tensor, name):

@@ -89,3 +89,24 @@ def tiny_batch(batch_size=3, seed=0, present=None):
     batch["image_patch_mask"] = rng.uniform(size=(batch_size, (IMAGE_SIZE // 8) ** 2)) < 0.5
     batch["audio_patch_mask"] = rng.uniform(size=(batch_size, AUDIO_PATCHES)) < 0.5
     return batch
+
+
+def tiny_vocabulary():
+    """`VOCABULARY_SIZE` tokens: the reserved ones, then words `w0`, `w1`, ..."""
+    from mmlm.data.preprocessing.vocabulary import RESERVED_TOKENS
+
+    words = [f"w{i}" for i in range(VOCABULARY_SIZE - len(RESERVED_TOKENS))]
+    return list(RESERVED_TOKENS) + words
+
+
+def tiny_preprocessors():
+    """Text, image and audio preprocessing layers matching `tiny_backbone`'s input sizes."""
+    from mmlm.data.preprocessing.audio_preprocessor import AudioPreprocessor
+    from mmlm.data.preprocessing.image_preprocessor import ImagePreprocessor
+    from mmlm.data.preprocessing.text_preprocessor import TextPreprocessor
+
+    return {
+        "text_preprocessor": TextPreprocessor(tiny_vocabulary(), SEQUENCE_LENGTH),
+        "image_preprocessor": ImagePreprocessor(IMAGE_SIZE),
+        "audio_preprocessor": AudioPreprocessor(SAMPLE_RATE, NUM_SAMPLES / SAMPLE_RATE),
+    }

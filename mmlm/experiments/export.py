@@ -1,0 +1,152 @@
+"""`export(...)`: a trained run → a SavedModel with raw-input signatures, or a `.tflite`.
+
+A `.tflite` is written with a sidecar `PATH.json` holding what on-device preprocessing needs
+(vocabulary, text length, image size, sample rate, special token ids): `mmlm tflite-run` and
+device code read it, so the flatbuffer plus its JSON are all a device needs.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from mmlm.compression.tflite import convert_signatures
+from mmlm.config.sections import Quantization
+from mmlm.data import factory
+from mmlm.data.preprocessing.image_preprocessor import ImagePreprocessor
+from mmlm.experiments.artifacts import load_backbone
+from mmlm.experiments.data import ExperimentData
+from mmlm.serving.export import ServingModule, export_saved_model, special_token_ids
+from mmlm.serving.on_device import OnDeviceModule
+
+
+def caption_length(config):
+    """Decoder buffer length of exported caption signatures."""
+    return config.export.caption_max_length or config.data.text.sequence_length
+
+
+def serving_module(config, data, backbone):
+    """The SavedModel signatures of `backbone` with `config`'s preprocessing."""
+    return ServingModule(
+        backbone,
+        data.text_preprocessor(),
+        ImagePreprocessor(config.data.image.image_size, name="image_preprocessor"),
+        factory.audio_preprocessor(config.data),
+        caption_max_length=caption_length(config),
+    )
+
+
+def on_device_module(config, data, backbone, embedding_models=None, caption=True):
+    """The fixed-shape TFLite signatures of `backbone`."""
+    text = data.text_preprocessor()
+    captioning = None
+    if caption and backbone.text_decoder is not None:
+        captioning = {"max_length": caption_length(config), **special_token_ids(text)}
+    return OnDeviceModule(
+        backbone,
+        text_length=config.data.text.sequence_length,
+        pad_id=text.token_id("[PAD]"),
+        caption=captioning,
+        embedding_models=embedding_models,
+    )
+
+
+def on_device_examples(data, split="train", count=128):
+    """Dicts of per-signature inputs (batch 1) of `count` examples of `split`."""
+    for example in data.dataset(split, masks=False).unbatch().take(count).batch(1):
+        audio_length = np.sum(example["audio_padding_mask"], axis=1).astype("int32")
+        yield {
+            "embed_text": {"token_ids": example["token_ids"].numpy()},
+            "embed_image": {"images": example["images"].numpy()},
+            "embed_audio": {"audio": example["audio"].numpy(), "audio_length": audio_length},
+            "caption": {
+                "images": example["images"].numpy(),
+                "audio": example["audio"].numpy(),
+                "audio_length": audio_length,
+                "image_present": np.array([True]),
+                "audio_present": np.array([True]),
+            },
+            "text": example["text"].numpy()[0].decode("utf-8"),
+        }
+
+
+def convert_on_device(config, data, module, quantize, representative_examples=128):
+    """`.tflite` bytes of `module`'s signatures, calibrated on training data for int8.
+
+    Full-integer calibration of the caption signature's WHILE loop crashes the converter (TF
+    2.21), so with int8 the caption signature is left out; every other mode keeps it.
+    """
+    quantize = Quantization(quantize)
+    signatures = module.signatures()
+    if quantize is Quantization.INT8:
+        signatures.pop("caption", None)
+
+    def representative_data():
+        for example in on_device_examples(data, "train", representative_examples):
+            for name in signatures:
+                yield name, example[name]
+
+    return convert_signatures(module, signatures, quantize, representative_data)
+
+
+def preprocessing_metadata(config, data, module):
+    """What on-device code needs to prepare inputs for `module`'s signatures."""
+    text = data.text_preprocessor()
+    return {
+        "signatures": sorted(module.specs()),
+        "modalities": list(module.modalities),
+        "vocabulary": text.vocabulary,
+        "lowercase": text.lowercase,
+        "text_length": text.sequence_length,
+        "image_size": config.data.image.image_size,
+        "sample_rate": config.data.audio.sample_rate,
+        "num_samples": factory.audio_preprocessor(config.data).max_samples,
+        **special_token_ids(text),
+    }
+
+
+def export(config, workdir, out, fmt="savedmodel", quantize=None, backbone=None, log=print):
+    """Exports the backbone trained in `workdir` (or `backbone`) to `out`.
+
+    Args:
+        config: the run's `ExperimentConfig`.
+        workdir: the run directory.
+        out: SavedModel directory, or `.tflite` file path.
+        fmt: "savedmodel" or "tflite".
+        quantize: TFLite `Quantization` (default `config.export.quantize`).
+        backbone: a backbone to export instead of the run's (e.g. a pruned one).
+    Returns:
+        `out`.
+    """
+    data = ExperimentData(config)
+    backbone = backbone if backbone is not None else load_backbone(workdir)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    if fmt == "savedmodel":
+        names = export_saved_model(serving_module(config, data, backbone), out)
+        log(f"SavedModel with signatures {', '.join(names)} written to {out}")
+        return out
+    if fmt != "tflite":
+        raise ValueError(f"format must be savedmodel or tflite, got {fmt!r}")
+    quantize = Quantization(quantize or config.export.quantize)
+    module = on_device_module(config, data, backbone)
+    content = convert_on_device(
+        config, data, module, quantize, config.compression.representative_examples
+    )
+    with open(out, "wb") as f:
+        f.write(content)
+    metadata = preprocessing_metadata(config, data, module)
+    metadata["quantize"] = quantize.value
+    metadata["signatures"] = _signature_names(content)
+    with open(out + ".json", "w", encoding="utf-8") as f:
+        json.dump(metadata, f, indent=1)
+    log(
+        f"{quantize.value} .tflite ({len(content) / 1e6:.2f} MB) with signatures "
+        f"{', '.join(metadata['signatures'])} written to {out} (+ {out}.json)"
+    )
+    return out
+
+
+def _signature_names(content):
+    from mmlm.compression.tflite import TFLiteRunner
+
+    return sorted(TFLiteRunner(content).signatures)

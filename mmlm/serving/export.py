@@ -1,0 +1,214 @@
+"""SavedModel export: signatures that take raw inputs (strings, image/audio arrays or bytes).
+
+Tokenization, image resizing, audio cropping/padding, the log-mel frontend and greedy caption
+decoding all run inside the graph, so a client needs only TensorFlow (and TensorFlow Text's ops
+for the WordPiece tokenizer) — neither mmlm nor Python per token.
+"""
+
+from mmlm.backend import tf
+from mmlm.generation import GreedyCaptioner
+
+# Signature name → what it does; the README and `mmlm serve`'s metadata rely on these names.
+SIGNATURES = {
+    "embed_text": "text string (B,) → embedding (B, D)",
+    "embed_image": "images uint8 (B, H, W, 3), any H and W → embedding",
+    "embed_image_float": "images float32 (B, H, W, 3) in [0, 1] → embedding",
+    "embed_image_bytes": "image_bytes string (B,) PNG/JPEG/GIF/BMP files → embedding",
+    "embed_audio": "audio float32 (B, N) waveform at the model's sample rate → embedding",
+    "embed_audio_wav": "audio_wav string (B,) WAV files at the model's sample rate → embedding",
+    "caption": "images, audio, image_present, audio_present → text (B,), token_ids (B, L)",
+    "caption_image": "images uint8 (B, H, W, 3) → text, token_ids",
+    "caption_audio": "audio float32 (B, N) → text, token_ids",
+    "serving_default": "same as embed_text",
+}
+
+
+def special_token_ids(text_preprocessor):
+    """`start_id`, `end_id` and `pad_id` of a `TextPreprocessor`'s vocabulary."""
+    return {
+        f"{key}_id": text_preprocessor.token_id(f"[{key.upper()}]")
+        for key in ("start", "end", "pad")
+    }
+
+
+class ServingModule(tf.Module):
+    """A trained backbone with its preprocessing, as `tf.function`s over raw inputs.
+
+    Args:
+        backbone: a `MultimodalBackbone` (float32).
+        text_preprocessor: the `TextPreprocessor` the backbone was trained with.
+        image_preprocessor: an `ImagePreprocessor` (its augmentation is never applied).
+        audio_preprocessor: an `AudioPreprocessor` without log-mel (the encoder computes it).
+        caption_max_length: decoder buffer length, start token included (≤ the decoder's
+            sequence length).
+    """
+
+    def __init__(
+        self,
+        backbone,
+        text_preprocessor,
+        image_preprocessor,
+        audio_preprocessor,
+        caption_max_length,
+        name="serving",
+    ):
+        super().__init__(name=name)
+        self.backbone = backbone
+        self.text_preprocessor = text_preprocessor
+        self.image_preprocessor = image_preprocessor
+        self.audio_preprocessor = audio_preprocessor
+        self.caption_max_length = caption_max_length
+        self.modalities = tuple(backbone.modalities)
+        self.embedding_models = {m: backbone.embedding_model(m) for m in self.modalities}
+        self.can_caption = backbone.text_decoder is not None and "text" in self.modalities
+        if self.can_caption:
+            self.captioner = GreedyCaptioner(
+                backbone, caption_max_length, **special_token_ids(text_preprocessor)
+            )
+
+    # Preprocessing (B rows of raw input → the encoder's inputs).
+
+    def text_inputs(self, text):
+        return self.text_preprocessor(text)  # token_ids, padding_mask (B, L)
+
+    def image_inputs(self, images):
+        return {"images": self.image_preprocessor(images, training=False)}  # (B, S, S, 3)
+
+    def decode_images(self, image_bytes):
+        size = self.image_preprocessor.image_size
+
+        def decode(data):
+            image = tf.io.decode_image(data, channels=3, expand_animations=False)
+            image = self.image_preprocessor(image[None], training=False)[0]
+            return tf.ensure_shape(image, [size, size, 3])
+
+        images = tf.map_fn(decode, image_bytes, fn_output_signature=tf.float32)
+        return {"images": images}  # (B, S, S, 3)
+
+    def audio_inputs(self, audio):
+        return self.audio_preprocessor(audio)  # audio, audio_padding_mask (B, S)
+
+    def decode_wavs(self, wav_bytes):
+        expected_rate = self.audio_preprocessor.sample_rate
+
+        def decode(data):
+            waveform, sample_rate = tf.audio.decode_wav(data)  # (N, C), ()
+            tf.debugging.assert_equal(
+                sample_rate,
+                expected_rate,
+                message=f"WAV sample rate is not the {expected_rate} Hz the model expects",
+            )
+            return tf.RaggedTensor.from_tensor(tf.reduce_mean(waveform, axis=-1)[None])[0]
+
+        waveforms = tf.map_fn(
+            decode,
+            wav_bytes,
+            fn_output_signature=tf.RaggedTensorSpec([None], tf.float32, ragged_rank=0),
+        )  # (B, None)
+        return self.audio_preprocessor(waveforms)
+
+    # Model calls.
+
+    def embed(self, modality, inputs):
+        return {"embedding": self.embedding_models[modality](inputs, training=False)}
+
+    def caption_from(self, image_inputs, audio_inputs, image_present, audio_present):
+        """Greedy captions of rows given their image and/or audio inputs (dicts or None)."""
+        inputs = {}
+        for m, encoder_inputs, present in (
+            ("image", image_inputs, image_present),
+            ("audio", audio_inputs, audio_present),
+        ):
+            if m in self.modalities:
+                inputs.update(encoder_inputs or {})
+                inputs[f"{m}_present"] = present
+        token_ids = self.captioner(inputs)
+        return {"text": self.text_preprocessor.detokenize(token_ids), "token_ids": token_ids}
+
+    # Signatures.
+
+    def signatures(self):
+        """Signature name → concrete function, for `tf.saved_model.save`."""
+        string = tf.TensorSpec([None], tf.string)
+        images_u8 = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
+        images_f32 = tf.TensorSpec([None, None, None, 3], tf.float32, name="images")
+        audio = tf.TensorSpec([None, None], tf.float32, name="audio")
+        present = tf.TensorSpec([None], tf.bool)
+        functions = {}
+
+        def add(name, function, *specs):
+            functions[name] = tf.function(function).get_concrete_function(*specs)
+
+        if "text" in self.modalities:
+            add("embed_text", lambda text: self.embed("text", self.text_inputs(text)), string)
+            functions["serving_default"] = functions["embed_text"]
+        if "image" in self.modalities:
+            add(
+                "embed_image",
+                lambda images: self.embed("image", self.image_inputs(images)),
+                images_u8,
+            )
+            add(
+                "embed_image_float",
+                lambda images: self.embed("image", self.image_inputs(images)),
+                images_f32,
+            )
+            add(
+                "embed_image_bytes",
+                lambda image_bytes: self.embed("image", self.decode_images(image_bytes)),
+                string,
+            )
+        if "audio" in self.modalities:
+            add("embed_audio", lambda audio: self.embed("audio", self.audio_inputs(audio)), audio)
+            add(
+                "embed_audio_wav",
+                lambda audio_wav: self.embed("audio", self.decode_wavs(audio_wav)),
+                string,
+            )
+        if self.can_caption:
+            self._add_caption_signatures(add, images_u8, audio, present)
+        return functions
+
+    def _add_caption_signatures(self, add, images_spec, audio_spec, present_spec):
+        has_image, has_audio = "image" in self.modalities, "audio" in self.modalities
+
+        def rows(tensor):
+            return tf.ones([tf.shape(tensor)[0]], tf.bool)
+
+        if has_image:
+            add(
+                "caption_image",
+                lambda images: self.caption_from(
+                    self.image_inputs(images), None, rows(images), tf.zeros_like(rows(images))
+                ),
+                images_spec,
+            )
+        if has_audio:
+            add(
+                "caption_audio",
+                lambda audio: self.caption_from(
+                    None, self.audio_inputs(audio), tf.zeros_like(rows(audio)), rows(audio)
+                ),
+                audio_spec,
+            )
+        if has_image and has_audio:
+            add(
+                "caption",
+                lambda images, audio, image_present, audio_present: self.caption_from(
+                    self.image_inputs(images),
+                    self.audio_inputs(audio),
+                    image_present,
+                    audio_present,
+                ),
+                images_spec,
+                audio_spec,
+                tf.TensorSpec([None], tf.bool, name="image_present"),
+                tf.TensorSpec([None], tf.bool, name="audio_present"),
+            )
+
+
+def export_saved_model(module, path):
+    """Writes `module`'s signatures as a SavedModel at `path`; returns the signature names."""
+    signatures = module.signatures()
+    tf.saved_model.save(module, path, signatures=signatures)
+    return sorted(signatures)

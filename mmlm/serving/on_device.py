@@ -1,0 +1,103 @@
+"""The on-device (TFLite) signatures: fixed shapes, batch 1, built-in ops only.
+
+TFLite's built-in ops cannot tokenize strings or decode files, so on-device inputs are the
+preprocessed arrays (`mmlm tflite-run` does that part with the same preprocessing layers):
+
+- `embed_text`: `token_ids` int32 (1, L) packed `[START] … [END] [PAD]…` → `embedding`;
+- `embed_image`: `images` float32 (1, S, S, 3) in [0, 1] → `embedding`;
+- `embed_audio`: `audio` float32 (1, N) at the model's rate, zero-padded, and `audio_length`
+  int32 (1,) real samples → `embedding` (the log-mel frontend runs in the model);
+- `caption`: `images`, `audio`, `audio_length`, `image_present` and `audio_present` (1,) bool
+  → `token_ids` int32 (1, C), greedy (a WHILE loop in the flatbuffer).
+"""
+
+from mmlm.backend import tf
+from mmlm.generation import GreedyCaptioner
+
+
+class OnDeviceModule(tf.Module):
+    """A backbone's embedding (and caption) functions with the fixed shapes of a device.
+
+    Args:
+        backbone: a float32 `MultimodalBackbone` (pruned and stripped, or not).
+        text_length: packed text length L.
+        pad_id: padding token id (the padding mask is `token_ids != pad_id`).
+        caption: None, or the `GreedyCaptioner` arguments (`max_length`, `start_id`,
+            `end_id`, `pad_id`) to add the caption signature.
+        embedding_models: modality → embedding model to use instead of the backbone's (e.g.
+            quantization-aware ones).
+    """
+
+    def __init__(self, backbone, text_length, pad_id, caption=None, embedding_models=None):
+        super().__init__(name="on_device")
+        self.backbone = backbone
+        self.modalities = tuple(backbone.modalities)
+        self.text_length = text_length
+        self.pad_id = pad_id
+        embedding_models = dict(embedding_models or {})
+        for m in self.modalities:
+            embedding_models.setdefault(m, backbone.embedding_model(m))
+        self.embedding_models = embedding_models
+        self.captioner = GreedyCaptioner(backbone, **caption) if caption else None
+
+    def _shape(self, modality, name):
+        return [1] + list(self.backbone.encoders[modality].input[name].shape[1:])
+
+    def text(self, token_ids):
+        inputs = {"token_ids": token_ids, "padding_mask": token_ids != self.pad_id}
+        return {"embedding": self.embedding_models["text"](inputs, training=False)}
+
+    def image(self, images):
+        return {"embedding": self.embedding_models["image"]({"images": images}, training=False)}
+
+    def _audio_inputs(self, audio, audio_length):
+        positions = tf.range(tf.shape(audio)[1])[None, :]  # (1, N)
+        return {"audio": audio, "audio_padding_mask": positions < audio_length[:, None]}
+
+    def audio(self, audio, audio_length):
+        inputs = self._audio_inputs(audio, audio_length)
+        return {"embedding": self.embedding_models["audio"](inputs, training=False)}
+
+    def caption(self, images, audio, audio_length, image_present, audio_present):
+        inputs = {"images": images, "image_present": image_present}
+        inputs.update(self._audio_inputs(audio, audio_length))
+        inputs["audio_present"] = audio_present
+        return {"token_ids": self.captioner(inputs)}
+
+    def specs(self):
+        """Signature name → input specs (name → `tf.TensorSpec`)."""
+        specs = {}
+        if "text" in self.modalities:
+            specs["embed_text"] = {"token_ids": ([1, self.text_length], tf.int32)}
+        if "image" in self.modalities:
+            specs["embed_image"] = {"images": (self._shape("image", "images"), tf.float32)}
+        if "audio" in self.modalities:
+            specs["embed_audio"] = {
+                "audio": (self._shape("audio", "audio"), tf.float32),
+                "audio_length": ([1], tf.int32),
+            }
+        if self.captioner is not None and {"image", "audio"} <= set(self.modalities):
+            specs["caption"] = {
+                **specs["embed_image"],
+                **specs["embed_audio"],
+                "image_present": ([1], tf.bool),
+                "audio_present": ([1], tf.bool),
+            }
+        return {
+            signature: {n: tf.TensorSpec(shape, dtype, name=n) for n, (shape, dtype) in s.items()}
+            for signature, s in specs.items()
+        }
+
+    def signatures(self, names=None):
+        """Signature name → concrete function (all of `specs()`, or only `names`)."""
+        methods = {
+            "embed_text": self.text,
+            "embed_image": self.image,
+            "embed_audio": self.audio,
+            "caption": self.caption,
+        }
+        return {
+            name: tf.function(methods[name]).get_concrete_function(**specs)
+            for name, specs in self.specs().items()
+            if names is None or name in names
+        }

@@ -1,0 +1,384 @@
+"""The JSON of TensorFlow Serving's Predict API: requests to NumPy arrays and back.
+
+A request names a signature (`signature_name`, default `serving_default`) and gives its inputs
+in one of two formats:
+
+* row format, `"instances": [...]`: one entry per row, either the value of the only input or an
+  object `{input name: value}`; rows are stacked along a new leading (batch) axis. The response
+  is `{"predictions": [...]}`: per row, the value of the only output or `{output name: value}`.
+* columnar format, `"inputs": {input name: batched value}` (or the bare batched value of a
+  single-input signature). The response is `{"outputs": ...}`: the only output's value, or
+  `{output name: value}`.
+
+String (DT_STRING) values are JSON strings (UTF-8) or `{"b64": "<base64>"}` for raw bytes. String
+outputs come back as UTF-8 strings when they decode, else as `{"b64": ...}`; outputs whose name
+ends in `_bytes` are always base64, as TF Serving does.
+
+Every problem with a request raises `RequestError`, whose message names the input and says what
+was expected and what was received.
+"""
+
+import base64
+import binascii
+import dataclasses
+import json
+
+import numpy as np
+from tensorflow.core.framework import types_pb2
+
+from mmlm.serving.model import DEFAULT_SIGNATURE, format_shape
+
+
+class RequestError(Exception):
+    """A request the server refuses: `status` (4xx) and a message for the client."""
+
+    def __init__(self, message, status=400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictRequest:
+    """A validated predict request.
+
+    Attributes:
+        signature: the `Signature` to run.
+        inputs: input name -> NumPy array of the signature's dtype and shape.
+        row_format: whether the request used `instances` (answered with `predictions`).
+    """
+
+    signature: object
+    inputs: dict
+    row_format: bool
+
+    @property
+    def rows(self):
+        """The batch size: the leading dimension of the inputs."""
+        return next(iter(self.inputs.values())).shape[0]
+
+    @property
+    def batch_key(self):
+        """Requests with equal keys can be concatenated along the batch axis."""
+        shapes = tuple(
+            (name, array.shape[1:], array.dtype.str) for name, array in sorted(self.inputs.items())
+        )
+        return self.signature.name, shapes
+
+
+def parse_predict_request(body, signatures):
+    """Parses and validates the body of a `:predict` request.
+
+    Args:
+        body: the request body (bytes).
+        signatures: signature name -> `Signature` of the served model.
+    Returns:
+        A `PredictRequest`.
+    Raises:
+        RequestError: on malformed JSON, an unknown signature, wrong or missing input names, or
+            values of the wrong type or shape.
+    """
+    try:
+        return _parse(body, signatures)
+    except RecursionError:
+        raise RequestError("the JSON is nested too deeply") from None
+
+
+def _parse(body, signatures):
+    request = _parse_json(body)
+    signature = _find_signature(request, signatures)
+    if ("instances" in request) == ("inputs" in request):
+        raise RequestError(
+            "a predict request needs exactly one of 'instances' (row format) or 'inputs' "
+            f"(columnar format); got keys: {', '.join(sorted(request)) or 'none'}"
+        )
+    row_format = "instances" in request
+    if row_format:
+        values = _columns_of_instances(request["instances"], signature)
+    else:
+        values = _named_inputs(request["inputs"], signature)
+    arrays = {
+        name: to_array(value, signature.inputs[name], name, row_format)
+        for name, value in values.items()
+    }
+    if signature.batchable:
+        _check_batch_sizes(arrays)
+    return PredictRequest(signature=signature, inputs=arrays, row_format=row_format)
+
+
+def _parse_json(body):
+    try:
+        request = json.loads(body)
+    except UnicodeDecodeError as error:
+        raise RequestError(f"malformed JSON: the body is not UTF-8 text ({error})") from None
+    except json.JSONDecodeError as error:
+        raise RequestError(f"malformed JSON: {error}") from None
+    if not isinstance(request, dict):
+        raise RequestError(f"the request must be a JSON object, got {_json_type(request)}")
+    return request
+
+
+def _find_signature(request, signatures):
+    name = request.get("signature_name", DEFAULT_SIGNATURE)
+    name = DEFAULT_SIGNATURE if name == "" else name  # as in TF Serving
+    if not isinstance(name, str):
+        raise RequestError(f"'signature_name' must be a string, got {_json_type(name)}")
+    if name not in signatures:
+        default = " (the default when none is named)" if name == DEFAULT_SIGNATURE else ""
+        raise RequestError(
+            f"there is no signature '{name}'{default} in this model; its signatures are: "
+            + ", ".join(sorted(signatures))
+        )
+    return signatures[name]
+
+
+def _is_b64(value):
+    return isinstance(value, dict) and set(value) == {"b64"}
+
+
+def _is_named(value):
+    """Whether `value` maps input names to values (rather than being one `{"b64": ...}`)."""
+    return isinstance(value, dict) and not _is_b64(value)
+
+
+def _columns_of_instances(instances, signature):
+    """{input name: list of per-row values} of the row format's `instances`."""
+    if not isinstance(instances, list):
+        raise RequestError(
+            f"'instances' must be a list with one entry per row, got {_json_type(instances)}"
+        )
+    if not instances:
+        raise RequestError("'instances' is empty: give at least one row")
+    named = [_is_named(instance) for instance in instances]
+    if any(named) and not all(named):
+        raise RequestError(
+            "'instances' mixes objects of named inputs with bare values; use one form for all rows"
+        )
+    if not all(named):
+        only = _only_input(signature, "each instance must be an object {input name: value}")
+        return {only: instances}
+    for row, instance in enumerate(instances):
+        _check_names(instance, signature, where=f"instance {row}")
+    return {name: [instance[name] for instance in instances] for name in signature.inputs}
+
+
+def _named_inputs(inputs, signature):
+    """{input name: batched value} of the columnar format's `inputs`."""
+    if not _is_named(inputs):
+        only = _only_input(signature, "'inputs' must be an object {input name: batched value}")
+        return {only: inputs}
+    _check_names(inputs, signature, where="'inputs'")
+    return dict(inputs)
+
+
+def _only_input(signature, hint):
+    if len(signature.inputs) != 1:
+        raise RequestError(
+            f"signature '{signature.name}' has {len(signature.inputs)} inputs "
+            f"({', '.join(sorted(signature.inputs))}): {hint}"
+        )
+    return next(iter(signature.inputs))
+
+
+def _check_names(values, signature, where):
+    expected = ", ".join(sorted(signature.inputs))
+    missing = sorted(set(signature.inputs) - set(values))
+    unknown = sorted(set(values) - set(signature.inputs))
+    if unknown:
+        raise RequestError(
+            f"{where}: unknown input {_quoted(unknown)} for signature '{signature.name}', "
+            f"whose inputs are: {expected}"
+        )
+    if missing:
+        raise RequestError(
+            f"{where}: missing input {_quoted(missing)} of signature '{signature.name}', "
+            f"whose inputs are: {expected}"
+        )
+
+
+def _quoted(names):
+    return ", ".join(f"'{name}'" for name in names)
+
+
+def _check_batch_sizes(arrays):
+    sizes = {name: array.shape[0] for name, array in arrays.items()}
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"'{name}' {size}" for name, size in sorted(sizes.items()))
+        raise RequestError(f"the inputs have different batch sizes (leading dimension): {listed}")
+
+
+def to_array(value, spec, name, row_format=False):
+    """The JSON `value` of input `name` as a NumPy array matching `spec` (a `tf.TensorSpec`).
+
+    Raises:
+        RequestError: if the values have the wrong type, are ragged or have the wrong shape.
+    """
+    if spec.dtype.name == "string":
+        array = _string_array(value, name)
+    else:
+        array = _numeric_array(value, spec.dtype, name)
+    _check_shape(array, spec.shape, name, row_format)
+    return array
+
+
+def _string_array(value, name):
+    shape = _nested_shape(value, name)
+    leaves = [_to_bytes(leaf, name) for leaf in _leaves(value)]
+    array = np.empty(len(leaves), dtype=object)
+    array[:] = leaves
+    return array.reshape(shape)
+
+
+def _nested_shape(value, name):
+    """The shape of nested lists `value`; `RequestError` if they are ragged."""
+    if not isinstance(value, list):
+        return ()
+    if not value:
+        return (0,)
+    shapes = [_nested_shape(item, name) for item in value]
+    if any(shape != shapes[0] for shape in shapes):
+        raise RequestError(_ragged_message(name))
+    return (len(value),) + shapes[0]
+
+
+def _leaves(value):
+    if isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _to_bytes(leaf, name):
+    if isinstance(leaf, str):
+        return leaf.encode("utf-8")
+    if _is_b64(leaf) and isinstance(leaf["b64"], str):
+        try:
+            return base64.b64decode(leaf["b64"], validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise RequestError(f"input '{name}': invalid base64 in {{\"b64\": ...}}: {error}")
+    raise RequestError(
+        f'input \'{name}\' expects strings (DT_STRING) or {{"b64": "..."}} objects, '
+        f"got {_json_type(leaf)}"
+    )
+
+
+def _numeric_array(value, dtype, name):
+    """`value` as an array of `dtype` (a numeric or bool `tf.DType`)."""
+    try:
+        array = np.asarray(value)
+    except ValueError:  # NumPy refuses inhomogeneous (ragged) nested lists
+        raise RequestError(_ragged_message(name)) from None
+    expected = f"{'true/false' if dtype.is_bool else 'numbers'} ({_dt_name(dtype)})"
+    if array.dtype.kind in "OUS":
+        got = "strings" if array.dtype.kind in "US" else _first_non_number(value)
+        raise RequestError(f"input '{name}' expects {expected}, got {got}")
+    if dtype.is_bool != (array.dtype.kind == "b"):
+        got = "true/false" if array.dtype.kind == "b" else "numbers"
+        raise RequestError(f"input '{name}' expects {expected}, got {got}")
+    if dtype.is_integer and array.size:
+        if array.dtype.kind == "f" and not np.all(np.mod(array, 1) == 0):
+            raise RequestError(
+                f"input '{name}' expects integers ({_dt_name(dtype)}), got fractions"
+            )
+        low, high = array.min(), array.max()
+        if low < dtype.min or high > dtype.max:
+            raise RequestError(
+                f"input '{name}' expects {_dt_name(dtype)} values in [{dtype.min}, {dtype.max}], "
+                f"got values in [{low}, {high}]"
+            )
+    return array.astype(dtype.as_numpy_dtype)
+
+
+def _first_non_number(value):
+    for leaf in _leaves(value):
+        if isinstance(leaf, bool) or not isinstance(leaf, (int, float)):
+            return _json_type(leaf)
+        if isinstance(leaf, int) and abs(leaf) >= 2**63:
+            return f"an out-of-range integer ({leaf})"
+    return "values that do not form a numeric array"
+
+
+def _ragged_message(name):
+    return (
+        f"input '{name}': the nested lists are ragged (rows of different lengths); every row, "
+        "and in row format every instance, must have the same shape"
+    )
+
+
+def _check_shape(array, expected, name, row_format):
+    if expected.rank is None:
+        return
+    dims = expected.as_list()
+    if array.ndim == len(dims) and all(e is None or e == g for e, g in zip(dims, array.shape)):
+        return
+    if row_format:
+        raise RequestError(
+            f"input '{name}': each instance must have shape {format_shape(dims[1:])} (-1: any size), "
+            f"got {format_shape(array.shape[1:])}"
+        )
+    raise RequestError(
+        f"input '{name}': expected shape {format_shape(dims)} (-1: any size, the first is the batch), "
+        f"got {format_shape(array.shape)}"
+    )
+
+
+def _dt_name(dtype):
+    return types_pb2.DataType.Name(dtype.as_datatype_enum)  # DT_FLOAT, DT_UINT8, ...
+
+
+def _json_type(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if not _is_b64(value) else 'a {"b64": ...} object'
+
+
+def format_predict_response(outputs, row_format):
+    """The JSON body answering a request: `predictions` (row format) or `outputs`."""
+    if not row_format:
+        if len(outputs) == 1:
+            ((name, value),) = outputs.items()
+            return {"outputs": _to_json(value, name)}
+        return {"outputs": {name: _to_json(value, name) for name, value in outputs.items()}}
+    if len(outputs) == 1:
+        ((name, value),) = outputs.items()
+        return {"predictions": _to_json(value, name)}
+    columns = {name: _to_json(value, name) for name, value in outputs.items()}
+    rows = {len(column) for column in columns.values()}
+    if len(rows) != 1:
+        raise RequestError(
+            "the outputs have different batch sizes, so they cannot be returned per instance; "
+            "send the request in columnar format ('inputs') instead"
+        )
+    return {
+        "predictions": [
+            {name: column[row] for name, column in columns.items()} for row in range(rows.pop())
+        ]
+    }
+
+
+def _to_json(array, name):
+    """Nested lists of JSON values of an output array."""
+    array = np.asarray(array)
+    if array.dtype.kind not in "OS":
+        return array.tolist()
+    always_b64 = name.endswith("_bytes")
+
+    def convert(item):
+        if isinstance(item, list):
+            return [convert(x) for x in item]
+        if not always_b64:
+            try:
+                return item.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        return {"b64": base64.b64encode(item).decode("ascii")}
+
+    return convert(array.tolist())
