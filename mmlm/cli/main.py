@@ -3,6 +3,7 @@
 import argparse
 import sys
 
+from mmlm.cli import compress as compress_command
 from mmlm.cli import data as data_command
 from mmlm.cli import export as export_commands
 from mmlm.cli import serve as serve_command
@@ -18,6 +19,7 @@ def build_parser():
     data_command.add_parser(subparsers)
     train_commands.add_parsers(subparsers)
     export_commands.add_parsers(subparsers)
+    compress_command.add_parser(subparsers)
     serve_command.add_parser(subparsers)
     return parser
 

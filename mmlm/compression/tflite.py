@@ -60,7 +60,8 @@ def convert(model, specs, quantize="none", representative_data=None):
 
         def representative():
             for example in representative_data():
-                yield [example[name] for name in sorted(specs)]
+                # By name: the converted model's input order is not the sorted order.
+                yield {name: example[name] for name in specs}
 
     return _configure(converter, quantize, representative).convert()
 

@@ -177,6 +177,8 @@ class CompressionConfig:
         distill_embedding_weight: weight of the embedding distillation loss.
         distill_logit_weight: weight of the decoder logit distillation loss.
         distill_temperature: softmax temperature of logit distillation.
+        distilled_workdir: run directory of a distilled student (`mmlm distill`) to include
+            in the report; empty leaves it out.
         representative_examples: training examples that calibrate full-integer quantization.
         latency_runs: timed batch-1 interpreter calls per signature (the median is reported).
         eval_examples: test examples the report evaluates (0 = the whole split).
@@ -195,6 +197,7 @@ class CompressionConfig:
     distill_embedding_weight: float = 1.0
     distill_logit_weight: float = 1.0
     distill_temperature: float = 2.0
+    distilled_workdir: str = ""
     representative_examples: int = 128
     latency_runs: int = 50
     eval_examples: int = 0

@@ -185,7 +185,12 @@ class LogMelSpectrogram(keras.layers.Layer):
         self._dft_basis = None if self._use_rfft else _windowed_dft_basis(self._window)
         self._mel_matrix = mel_filterbank(
             sample_rate, fft_length, num_mel_bins, lower_edge_hertz, upper, mel_scale
-        )
+        )  # (F, M)
+        # Each triangular filter covers a few FFT bins: keep only the nonzero weights.
+        bins, mels = np.nonzero(self._mel_matrix)  # (K,), (K,)
+        self._mel_bins = bins.astype(np.int32)
+        self._mel_ids = mels.astype(np.int32)
+        self._mel_weights = self._mel_matrix[bins, mels].astype(np.float32)
 
     def num_frames(self, num_samples):
         """Number of output frames for `num_samples` input samples (int or integer tensor)."""
@@ -220,6 +225,20 @@ class LogMelSpectrogram(keras.layers.Layer):
             return squared
         return tf.pow(squared, self.power / 2.0)
 
+    def _project_to_mel(self, power):
+        """(B, T, F) power → (B, T, M) mel energies: the filterbank product, sparsely.
+
+        A gather, a multiply and a segment sum over the nonzero filter weights, not a matmul
+        with a constant: TFLite's dynamic-range quantization turns such matmuls into int8
+        kernels that also quantize their input, and a power spectrum spanning ten decades does
+        not survive 8 bits. It is also ~20× fewer multiplies than the dense product.
+        """
+        picked = tf.gather(power, self._mel_bins, axis=-1) * self._mel_weights  # (B, T, K)
+        summed = tf.math.unsorted_segment_sum(
+            tf.transpose(picked, [2, 0, 1]), self._mel_ids, num_segments=self.num_mel_bins
+        )  # (M, B, T)
+        return tf.transpose(summed, [1, 2, 0])
+
     def call(self, inputs, mask=None):
         waveform = tf.cast(inputs, tf.float32)
         mask = None if mask is None else tf.convert_to_tensor(mask)
@@ -231,7 +250,7 @@ class LogMelSpectrogram(keras.layers.Layer):
             waveform = waveform * tf.cast(mask, tf.float32)  # (B, N)
 
         power = self._power_spectrum(waveform)  # (B, T, F)
-        mel = tf.matmul(power, tf.constant(self._mel_matrix))  # (B, T, M)
+        mel = self._project_to_mel(power)  # (B, T, M)
         log_mel = 10.0 * _log10(tf.maximum(mel, self.amin))
         log_mel -= 10.0 * math.log10(max(self.amin, self.ref))
 

@@ -51,8 +51,8 @@ class OnDeviceModule(tf.Module):
         return {"embedding": self.embedding_models["image"]({"images": images}, training=False)}
 
     def _audio_inputs(self, audio, audio_length):
-        positions = tf.range(tf.shape(audio)[1])[None, :]  # (1, N)
-        return {"audio": audio, "audio_padding_mask": positions < audio_length[:, None]}
+        num_samples = audio.shape[1]
+        return {"audio": audio, "audio_padding_mask": length_mask(audio_length, num_samples)}
 
     def audio(self, audio, audio_length):
         inputs = self._audio_inputs(audio, audio_length)
@@ -101,3 +101,17 @@ class OnDeviceModule(tf.Module):
             for name, specs in self.specs().items()
             if names is None or name in names
         }
+
+
+def length_mask(lengths, size, row=512):
+    """(B, size) bool, True before each row's length — without a (size,) constant.
+
+    `tf.range(size) < lengths` would be constant-folded into a `size`-long int32 buffer in the
+    flatbuffer (448 kB for 7 s of 16 kHz audio, a quarter of the int8 model); positions are
+    instead `row * i + j`, compared in two small pieces against the runtime lengths.
+    """
+    rows = -(-size // row)
+    row_starts = tf.range(rows, dtype=lengths.dtype) * row  # (R,)
+    remaining = lengths[:, None] - row_starts[None, :]  # (B, R)
+    mask = tf.range(row, dtype=lengths.dtype)[None, None, :] < remaining[:, :, None]  # (B, R, row)
+    return tf.reshape(mask, [-1, rows * row])[:, :size]

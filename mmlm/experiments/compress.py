@@ -1,0 +1,260 @@
+"""`compress(config, workdir)`: the compression report of a trained run.
+
+Every variant becomes a `.tflite` with the three embedding signatures (captioning is left out
+so that sizes compare like with like), and is measured as a device would run it: file and gzip
+size, batch-1 latency per signature through ai-edge-litert (median of repeated runs), and
+test-split retrieval R@1 computed from the embeddings the `.tflite` itself produces. The float
+Keras model on the same examples is the reference.
+"""
+
+import dataclasses
+import gzip
+import json
+import os
+import time
+
+import numpy as np
+
+from mmlm.compression.tflite import TFLiteRunner
+from mmlm.config.sections import Quantization
+from mmlm.evaluation.retrieval import retrieval_report
+from mmlm.experiments.artifacts import load_backbone
+from mmlm.experiments.data import ExperimentData
+from mmlm.experiments.export import convert_on_device, on_device_examples, on_device_module
+
+EMBEDDING_SIGNATURES = ("embed_text", "embed_image", "embed_audio")
+_MODALITY = {"embed_text": "text", "embed_image": "image", "embed_audio": "audio"}
+REPORTED_DIRECTIONS = ("text_to_image", "text_to_audio")
+
+
+@dataclasses.dataclass
+class Variant:
+    """One compressed model: how to get its backbone (or embedding models) and quantize it."""
+
+    name: str
+    quantize: Quantization
+    backbone: object
+    embedding_models: dict = None
+    notes: str = ""
+
+
+def pruned_backbone(config, workdir, sparsity, backbone=None, log=print):
+    """The run's backbone pruned to `sparsity` while fine-tuning (stripped, float32)."""
+    from mmlm.experiments.finetune import prune_and_finetune
+
+    backbone = backbone if backbone is not None else load_backbone(workdir)
+    variant_dir = os.path.join(workdir, "compress", f"pruned_{round(sparsity * 100)}")
+    pruned, _ = prune_and_finetune(config, backbone, sparsity, variant_dir, log=log)
+    return pruned
+
+
+def build_variants(config, workdir, log=print):
+    """The report's variants, in table order."""
+    backbone = load_backbone(workdir)
+    variants = [
+        Variant("float32", Quantization.NONE, backbone),
+        Variant("float16", Quantization.FLOAT16, backbone),
+        Variant("dynamic_int8", Quantization.DYNAMIC, backbone),
+        Variant("full_int8", Quantization.INT8, backbone),
+    ]
+    c = config.compression
+    if c.qat:
+        from mmlm.experiments.finetune import quantization_aware_finetune
+
+        qat = quantization_aware_finetune(
+            config, load_backbone(workdir), os.path.join(workdir, "compress", "qat"), log=log
+        )
+        variants.append(
+            Variant("qat_int8", Quantization.DYNAMIC, qat["backbone"], qat["embedding_models"])
+        )
+    for sparsity in c.pruning_sparsities:
+        pruned = pruned_backbone(config, workdir, sparsity, load_backbone(workdir), log=log)
+        name = f"pruned{round(sparsity * 100)}_int8"
+        variants.append(Variant(name, Quantization.DYNAMIC, pruned))
+    if c.distilled_workdir:
+        variants.append(
+            Variant("distilled_int8", Quantization.DYNAMIC, load_backbone(c.distilled_workdir))
+        )
+    return variants
+
+
+def latency_ms(runner, examples, signature, runs):
+    """Median wall time (ms) of a batch-1 call of `signature`, after two warm-up calls."""
+    feed = examples[0][signature]
+    for _ in range(2):
+        runner(feed, signature)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        runner(feed, signature)
+        times.append(time.perf_counter() - start)
+    return 1000.0 * float(np.median(times))
+
+
+def tflite_embeddings(runner, examples):
+    """modality → (N, D) embeddings of `examples` computed by the `.tflite`."""
+    return {
+        _MODALITY[s]: np.concatenate([runner(example[s], s) for example in examples])
+        for s in EMBEDDING_SIGNATURES
+    }
+
+
+def keras_embeddings(module, examples):
+    """The same embeddings from an `OnDeviceModule`'s Keras functions (the float reference)."""
+    functions = {
+        "embed_text": module.text,
+        "embed_image": module.image,
+        "embed_audio": module.audio,
+    }
+    return {
+        _MODALITY[s]: np.concatenate(
+            [functions[s](**example[s])["embedding"].numpy() for example in examples]
+        )
+        for s in EMBEDDING_SIGNATURES
+    }
+
+
+def recall_at_1(embeddings):
+    report = retrieval_report(embeddings)
+    return {direction: report[direction]["R@1"] for direction in REPORTED_DIRECTIONS}
+
+
+def measure(config, data, variant, examples, out_dir, log=print):
+    """Converts one variant and measures size, latency and R@1 of its `.tflite`."""
+    module = on_device_module(
+        config, data, variant.backbone, variant.embedding_models, caption=False
+    )
+    content = convert_on_device(
+        config, data, module, variant.quantize, config.compression.representative_examples
+    )
+    path = os.path.join(out_dir, f"{variant.name}.tflite")
+    with open(path, "wb") as f:
+        f.write(content)
+    runner = TFLiteRunner(content, num_threads=1)
+    runs = config.compression.latency_runs
+    latency = {s: latency_ms(runner, examples, s, runs) for s in EMBEDDING_SIGNATURES}
+    row = {
+        "variant": variant.name,
+        "quantize": variant.quantize.value,
+        "path": path,
+        "size_bytes": len(content),
+        "gzip_bytes": len(gzip.compress(content, compresslevel=9)),
+        "latency_ms": {**latency, "total": sum(latency.values())},
+        "R@1": recall_at_1(tflite_embeddings(runner, examples)),
+    }
+    log(
+        f"  {variant.name:<16} {row['size_bytes'] / 1e6:6.2f} MB  gzip "
+        f"{row['gzip_bytes'] / 1e6:6.2f} MB  {row['latency_ms']['total']:7.2f} ms  "
+        + "  ".join(f"{d} R@1 {v:.3f}" for d, v in row["R@1"].items())
+    )
+    return row
+
+
+def compress(config, workdir, json_path=None, log=print):
+    """Builds, converts and measures every configured variant; writes JSON, a table and a plot.
+
+    Returns:
+        The report dict: `reference` (the float Keras model's R@1 on the same examples) and
+        `variants` (one row per `.tflite`, with ratios against the float32 `.tflite`).
+    """
+    data = ExperimentData(config)
+    out_dir = os.path.join(workdir, "compress")
+    os.makedirs(out_dir, exist_ok=True)
+    count = config.compression.eval_examples or data.source.num_examples("test")
+    examples = list(on_device_examples(data, "test", count))
+    reference_module = on_device_module(config, data, load_backbone(workdir), caption=False)
+    reference = recall_at_1(keras_embeddings(reference_module, examples))
+    log(f"float Keras model on {len(examples)} test examples: R@1 {reference}")
+    rows = [
+        measure(config, data, v, examples, out_dir, log)
+        for v in build_variants(config, workdir, log)
+    ]
+    add_ratios(rows, reference)
+    report = {
+        "workdir": os.path.abspath(workdir),
+        "num_examples": len(examples),
+        "latency": "batch 1, median of {} runs, 1 interpreter thread".format(
+            config.compression.latency_runs
+        ),
+        "reference": {"model": "float Keras", "R@1": reference},
+        "variants": rows,
+    }
+    log(format_report(report))
+    plot_path = os.path.join(out_dir, "size_vs_recall.png")
+    plot_report(report, plot_path)
+    log(f"plot written to {plot_path}")
+    json_path = json_path or os.path.join(out_dir, "report.json")
+    with open(json_path, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    log(f"report written to {json_path}")
+    return report
+
+
+def add_ratios(rows, reference):
+    """Size, gzip and latency ratios against float32, and R@1 change against the reference."""
+    base = next(row for row in rows if row["variant"] == "float32")
+    for row in rows:
+        row["size_ratio"] = base["size_bytes"] / row["size_bytes"]
+        row["gzip_ratio"] = base["gzip_bytes"] / row["gzip_bytes"]
+        row["speedup"] = base["latency_ms"]["total"] / row["latency_ms"]["total"]
+        row["R@1_change"] = {d: row["R@1"][d] - reference[d] for d in reference}
+
+
+def format_report(report):
+    header = (
+        f"{'variant':<16} {'MB':>6} {'gzip MB':>8} {'×size':>6} {'×gzip':>6} "
+        f"{'ms/example':>10} {'×speed':>7} {'t→i R@1':>8} {'Δ':>7} {'t→a R@1':>8} {'Δ':>7}"
+    )
+    lines = [header, "-" * len(header)]
+    reference = report["reference"]["R@1"]
+    lines.append(
+        f"{'float Keras':<16} {'':>6} {'':>8} {'':>6} {'':>6} {'':>10} {'':>7} "
+        f"{reference['text_to_image']:8.3f} {'':>7} {reference['text_to_audio']:8.3f}"
+    )
+    for row in report["variants"]:
+        r, d = row["R@1"], row["R@1_change"]
+        lines.append(
+            f"{row['variant']:<16} {row['size_bytes'] / 1e6:6.2f} {row['gzip_bytes'] / 1e6:8.2f} "
+            f"{row['size_ratio']:6.2f} {row['gzip_ratio']:6.2f} {row['latency_ms']['total']:10.2f} "
+            f"{row['speedup']:7.2f} {r['text_to_image']:8.3f} {d['text_to_image']:+7.3f} "
+            f"{r['text_to_audio']:8.3f} {d['text_to_audio']:+7.3f}"
+        )
+    lines.append(
+        f"({report['num_examples']} test examples; latency: {report['latency']}, "
+        "text + image + audio)"
+    )
+    return "\n".join(lines)
+
+
+def plot_report(report, path):
+    """gzip size vs text→image R@1 of every variant (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axis = pyplot.subplots(figsize=(7, 4.5))
+    for direction, marker in zip(REPORTED_DIRECTIONS, ("o", "s")):
+        for row in report["variants"]:
+            x, y = row["gzip_bytes"] / 1e6, row["R@1"][direction]
+            axis.scatter(x, y, marker=marker, color="C0" if marker == "o" else "C1")
+            axis.annotate(
+                row["variant"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points"
+            )
+        axis.axhline(
+            report["reference"]["R@1"][direction],
+            linestyle=":",
+            linewidth=1,
+            color="C0" if marker == "o" else "C1",
+            label=f"{direction} (float Keras: dotted)",
+        )
+    axis.set_xscale("log")
+    axis.set_xlabel("gzip size of the .tflite (MB, log scale)")
+    axis.set_ylabel("test R@1")
+    axis.set_title(
+        "Compression: size vs retrieval (circles: text→image, squares: text→audio)", fontsize=9
+    )
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    pyplot.close(figure)

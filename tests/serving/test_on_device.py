@@ -1,0 +1,117 @@
+"""The multi-signature on-device `.tflite` matches the Keras model, captions included."""
+
+import json
+import os
+
+import numpy as np
+
+from mmlm.compression.tflite import TFLiteRunner, convert_signatures
+from mmlm.serving.on_device import OnDeviceModule
+from mmlm.serving.on_device_runner import OnDeviceRunner
+from mmlm.testing import TestCase
+from mmlm.testing.models import (
+    IMAGE_SIZE,
+    SAMPLE_RATE,
+    SEQUENCE_LENGTH,
+    tiny_backbone,
+    tiny_batch,
+    tiny_vocabulary,
+)
+
+CAPTION = {"max_length": SEQUENCE_LENGTH, "start_id": 2, "end_id": 3, "pad_id": 0}
+
+
+def _feeds(batch):
+    audio_length = np.sum(batch["audio_padding_mask"], axis=1).astype("int32")
+    return {
+        "embed_text": {"token_ids": batch["token_ids"]},
+        "embed_image": {"images": batch["images"]},
+        "embed_audio": {"audio": batch["audio"], "audio_length": audio_length},
+        "caption": {
+            "images": batch["images"],
+            "audio": batch["audio"],
+            "audio_length": audio_length,
+            "image_present": np.array([True]),
+            "audio_present": np.array([False]),
+        },
+    }
+
+
+class OnDeviceTest(TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.backbone = tiny_backbone()
+        cls.module = OnDeviceModule(cls.backbone, SEQUENCE_LENGTH, pad_id=0, caption=CAPTION)
+        cls.float_content = convert_signatures(cls.module, cls.module.signatures())
+
+    def test_float_signatures_match_keras(self):
+        runner = TFLiteRunner(self.float_content)
+        self.assertEqual(
+            sorted(runner.signatures), ["caption", "embed_audio", "embed_image", "embed_text"]
+        )
+        functions = {
+            "embed_text": self.module.text,
+            "embed_image": self.module.image,
+            "embed_audio": self.module.audio,
+            "caption": self.module.caption,
+        }
+        for seed in range(2):
+            for name, feed in _feeds(tiny_batch(batch_size=1, seed=seed)).items():
+                expected = next(iter(functions[name](**feed).values())).numpy()
+                if name == "caption":
+                    self.assertAllEqual(runner(feed, name), expected)
+                else:
+                    self.assertAllClose(runner(feed, name), expected, atol=2e-5, msg=name)
+
+    def test_full_int8_calibration_covers_every_signature(self):
+        # Audio is left out of the check: int8 activations cannot hold the power spectrum
+        # (ten decades) inside the log-mel frontend; the compression report measures it.
+        names = ("embed_text", "embed_image", "embed_audio")
+
+        def representative():
+            for seed in range(8):
+                feeds = _feeds(tiny_batch(batch_size=1, seed=seed))
+                for name in names:
+                    yield name, feeds[name]
+
+        content = convert_signatures(
+            self.module, self.module.signatures(names), "int8", representative
+        )
+        runner = TFLiteRunner(content)
+        feeds = _feeds(tiny_batch(batch_size=1, seed=11))
+        self.assertEqual(sorted(runner.signatures), sorted(names))
+        for name in names[:2]:
+            expected = next(iter(getattr(self.module, name[6:])(**feeds[name]).values()))
+            cosine = float(np.sum(expected.numpy() * runner(feeds[name], name)))
+            self.assertGreater(cosine, 0.9, msg=name)
+
+    def test_runner_reads_files_with_the_sidecar(self):
+        from PIL import Image
+
+        directory = self.get_temp_dir()
+        path = os.path.join(directory, "model.tflite")
+        with open(path, "wb") as f:
+            f.write(self.float_content)
+        metadata = {
+            "vocabulary": tiny_vocabulary(),
+            "lowercase": True,
+            "text_length": SEQUENCE_LENGTH,
+            "image_size": IMAGE_SIZE,
+            "sample_rate": SAMPLE_RATE,
+            "num_samples": self.backbone.encoders["audio"].input["audio"].shape[1],
+        }
+        with open(path + ".json", "w") as f:
+            json.dump(metadata, f)
+        image_path = os.path.join(directory, "image.png")
+        Image.fromarray(np.full((IMAGE_SIZE, IMAGE_SIZE, 3), 200, np.uint8)).save(image_path)
+        runner = OnDeviceRunner(path)
+        embedding = runner.embed_image(image_path)
+        expected = self.backbone.embedding_model("image")(
+            {"images": np.full((1, IMAGE_SIZE, IMAGE_SIZE, 3), 200 / 255, np.float32)}
+        )
+        self.assertAllClose(embedding, expected[0], atol=1e-4)
+        self.assertAllClose(np.linalg.norm(runner.embed_text("w1 w2")), 1.0, atol=1e-4)
+        self.assertIsInstance(runner.caption(image_path=image_path), str)
+        with self.assertRaisesRegex(FileNotFoundError, "mmlm export"):
+            OnDeviceRunner(os.path.join(directory, "missing.tflite"))
