@@ -5,6 +5,7 @@ import sys
 
 from mmlm.cli import compress as compress_command
 from mmlm.cli import data as data_command
+from mmlm.cli import distill as distill_command
 from mmlm.cli import export as export_commands
 from mmlm.cli import serve as serve_command
 from mmlm.cli import train as train_commands
@@ -20,6 +21,7 @@ def build_parser():
     train_commands.add_parsers(subparsers)
     export_commands.add_parsers(subparsers)
     compress_command.add_parser(subparsers)
+    distill_command.add_parser(subparsers)
     serve_command.add_parser(subparsers)
     return parser
 

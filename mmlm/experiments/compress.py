@@ -44,7 +44,9 @@ def pruned_backbone(config, workdir, sparsity, backbone=None, log=print):
 
     backbone = backbone if backbone is not None else load_backbone(workdir)
     variant_dir = os.path.join(workdir, "compress", f"pruned_{round(sparsity * 100)}")
-    pruned, _ = prune_and_finetune(config, backbone, sparsity, variant_dir, log=log)
+    pruned, _ = prune_and_finetune(
+        config, backbone, sparsity, variant_dir, init_from=workdir, log=log
+    )
     return pruned
 
 
@@ -62,10 +64,16 @@ def build_variants(config, workdir, log=print):
         from mmlm.experiments.finetune import quantization_aware_finetune
 
         qat = quantization_aware_finetune(
-            config, load_backbone(workdir), os.path.join(workdir, "compress", "qat"), log=log
+            config,
+            load_backbone(workdir),
+            os.path.join(workdir, "compress", "qat"),
+            init_from=workdir,
+            log=log,
         )
+        # Full-integer, like `full_int8`: the fake-quant ranges learned in training replace
+        # calibration where the model has them.
         variants.append(
-            Variant("qat_int8", Quantization.DYNAMIC, qat["backbone"], qat["embedding_models"])
+            Variant("qat_int8", Quantization.INT8, qat["backbone"], qat["embedding_models"])
         )
     for sparsity in c.pruning_sparsities:
         pruned = pruned_backbone(config, workdir, sparsity, load_backbone(workdir), log=log)

@@ -26,6 +26,32 @@ def pretrain(config, workdir, log=print):
     Returns:
         (task, history); the backbone is saved to `workdir/model/backbone.keras`.
     """
+    return train_backbone(
+        config,
+        workdir,
+        lambda data: build_pretraining_task(config, data.vocabulary_size),
+        log=log,
+    )
+
+
+def train_backbone(config, workdir, make_task, log=print):
+    """Trains (or resumes) the task `make_task(data)` of `config` with the one trainer.
+
+    What every run that produces a backbone shares (pretraining, distillation): the strategy,
+    the resolved `workdir/config.yaml`, the data, the validation callbacks and TensorBoard
+    summaries, the model summary, and the trained backbone saved to
+    `workdir/model/backbone.keras` (with the validation embeddings for the projector).
+
+    Args:
+        config: the `ExperimentConfig` (its `trainer` section is the run's).
+        workdir: the run directory.
+        make_task: `ExperimentData -> Task` with a `backbone`; called under the strategy
+            scope with the precision policy set.
+        log: line printer.
+
+    Returns:
+        (task, history).
+    """
     # First: splitting the CPU into logical devices (mirrored) and MultiWorkerMirroredStrategy's
     # collectives can only be set up before any TensorFlow operation, and building the data
     # runs some.
@@ -35,27 +61,10 @@ def pretrain(config, workdir, log=print):
     data = ExperimentData(config)
     log_dir = os.path.join(workdir, "tensorboard")
     validation = data.dataset("validation")
-    callbacks = []
-    if is_chief():  # other workers would write a second copy of every summary
-        callbacks += [
-            RetrievalEvaluation(
-                validation, log_dir, max_batches=config.trainer.eval_batches or None, log=log
-            ),
-            summaries.MediaSummary(
-                os.path.join(log_dir, "inputs"),
-                next(iter(validation)),
-                spectrogram_fn=_spectrogram_fn(config, data),
-                sample_rate=config.data.audio.sample_rate,
-            ),
-        ]
-        summaries.write_hparams(
-            log_dir,
-            dataclasses.asdict(config),
-            metrics=["epoch_loss", "epoch_val_loss", "retrieval/text_to_image/R@1"],
-        )
+    callbacks = _chief_callbacks(config, data, validation, log_dir, log) if is_chief() else []
 
     def build_task():
-        task = build_pretraining_task(config, data.vocabulary_size)
+        task = make_task(data)
         log(
             format_model_summary(
                 task.backbone,
@@ -87,6 +96,30 @@ def pretrain(config, workdir, log=print):
     return task, history
 
 
+def _chief_callbacks(config, data, validation, log_dir, log):
+    """The chief's callbacks (validation R@K, input media); also writes the HParams.
+
+    Only the chief calls this: other workers would write a second copy of every summary.
+    """
+    callbacks = [
+        RetrievalEvaluation(
+            validation, log_dir, max_batches=config.trainer.eval_batches or None, log=log
+        ),
+        summaries.MediaSummary(
+            os.path.join(log_dir, "inputs"),
+            next(iter(validation)),
+            spectrogram_fn=_spectrogram_fn(config, data),
+            sample_rate=config.data.audio.sample_rate,
+        ),
+    ]
+    summaries.write_hparams(
+        log_dir,
+        dataclasses.asdict(config),
+        metrics=["epoch_loss", "epoch_val_loss", "retrieval/text_to_image/R@1"],
+    )
+    return callbacks
+
+
 def _task_id():
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
     return f"{task.get('type', 'worker')}_{task.get('index', 0)}"
@@ -113,4 +146,4 @@ def _write_projector(backbone, dataset, log_dir):
     summaries.write_projector(os.path.join(log_dir, "projector"), embeddings, labels)
 
 
-__all__ = ["pretrain", "backbone_path"]
+__all__ = ["pretrain", "train_backbone", "backbone_path"]

@@ -1,7 +1,27 @@
 """Config → task constructor arguments (configs stop here)."""
 
 from mmlm.models.builder import build_backbone
+from mmlm.tasks.distillation_task import DistillationTask
 from mmlm.tasks.pretraining_task import PretrainingTask
+
+
+def _pretraining_arguments(config):
+    """`PretrainingTask` keyword arguments of an `ExperimentConfig` (all but the backbone)."""
+    o, t = config.objective, config.trainer
+    return {
+        "loss_weights": {
+            "contrastive": o.contrastive_weight,
+            "masked_lm": o.masked_lm_weight,
+            "masked_image": o.masked_image_weight,
+            "masked_audio": o.masked_audio_weight,
+            "captioning": o.captioning_weight,
+        },
+        "initial_temperature": o.initial_temperature,
+        "max_logit_scale": o.max_logit_scale,
+        "caption_modality_dropout": o.caption_modality_dropout,
+        "accumulation_steps": t.accumulation_steps,
+        "clip_global_norm": t.clip_global_norm,
+    }
 
 
 def build_pretraining_task(config, vocabulary_size, backbone=None):
@@ -13,20 +33,40 @@ def build_pretraining_task(config, vocabulary_size, backbone=None):
         backbone: an existing backbone to train further (a pretrained, pruned or
             quantization-aware one); None builds a fresh one from `config.model`.
     """
-    o, t = config.objective, config.trainer
     return PretrainingTask(
         backbone if backbone is not None else build_backbone(config, vocabulary_size),
-        loss_weights={
-            "contrastive": o.contrastive_weight,
-            "masked_lm": o.masked_lm_weight,
-            "masked_image": o.masked_image_weight,
-            "masked_audio": o.masked_audio_weight,
-            "captioning": o.captioning_weight,
-        },
-        initial_temperature=o.initial_temperature,
-        max_logit_scale=o.max_logit_scale,
-        caption_modality_dropout=o.caption_modality_dropout,
-        accumulation_steps=t.accumulation_steps,
-        clip_global_norm=t.clip_global_norm,
+        **_pretraining_arguments(config),
         name="pretraining_task",
+    )
+
+
+def build_distillation_task(config, vocabulary_size, teacher, backbone=None):
+    """The `DistillationTask` of an `ExperimentConfig`: a `config.model` student, `teacher`.
+
+    The student keeps the pretraining objectives of `config.objective`;
+    `compression.distill_embedding_weight` weighs both embedding terms (per-row embedding and
+    in-batch similarity distillation), `compression.distill_logit_weight` the decoder's logit
+    distillation, and `compression.distill_temperature` softens the last two.
+
+    Args:
+        config: the `ExperimentConfig`.
+        vocabulary_size: tokens of the text vocabulary (the teacher's must match).
+        teacher: the trained teacher `MultimodalBackbone` (frozen by the task).
+        backbone: the student backbone; None builds a fresh one from `config.model`.
+
+    Returns:
+        A `DistillationTask`.
+    """
+    c = config.compression
+    return DistillationTask(
+        backbone if backbone is not None else build_backbone(config, vocabulary_size),
+        teacher,
+        distillation_weights={
+            "embedding_distillation": c.distill_embedding_weight,
+            "similarity_distillation": c.distill_embedding_weight,
+            "logit_distillation": c.distill_logit_weight,
+        },
+        distillation_temperature=c.distill_temperature,
+        **_pretraining_arguments(config),
+        name="distillation_task",
     )

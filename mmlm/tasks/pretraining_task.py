@@ -152,14 +152,22 @@ class PretrainingTask(Task):
 
     def call(self, inputs, training=False):
         """The backbone's outputs for a batch (captioning conditioned on image and audio)."""
-        backbone_inputs = captioning_inputs(inputs, self.modalities)
+        return self.backbone(self.backbone_inputs(inputs, training), training=training)
+
+    def backbone_inputs(self, batch, training=False):
+        """What `call` feeds the backbone: `captioning_inputs`, with modality dropout in training.
+
+        Random in training: a caller that runs a second model on the same inputs (a teacher)
+        computes them once with this and passes the outputs to `compute_losses`.
+        """
+        inputs = captioning_inputs(batch, self.modalities)
         if (
             training
             and self.caption_modality_dropout
             and {"image", "audio"} <= set(self.modalities)
         ):
-            backbone_inputs.update(self._drop_one_modality(backbone_inputs))
-        return self.backbone(backbone_inputs, training=training)
+            inputs.update(self._drop_one_modality(inputs))
+        return inputs
 
     def _drop_one_modality(self, inputs):
         """Hides the image or the audio (one, at random) of a random share of rows."""
@@ -173,11 +181,22 @@ class PretrainingTask(Task):
             "audio_present": tf.logical_and(audio, ~(both & drop & ~drop_image)),
         }
 
-    def compute_losses(self, batch, training):
+    def compute_losses(self, batch, training, outputs=None):
+        """The active pretraining terms of a batch.
+
+        Args:
+            batch: a dict batch (see the class docstring).
+            training: whether the model runs in training mode.
+            outputs: the backbone's outputs for `backbone_inputs(batch, training)` when the
+                caller ran it already; None runs it here.
+
+        Returns:
+            {term: float32 scalar}.
+        """
         losses = {}
         weights = self.loss_weights
         present = {m: tf.cast(batch[f"{m}_present"], tf.bool) for m in self.modalities}
-        if "contrastive" in weights or "captioning" in weights:
+        if outputs is None and ("contrastive" in weights or "captioning" in weights):
             outputs = self(batch, training=training)
         if "contrastive" in weights:
             embeddings = {m: outputs[f"{m}_embedding"] for m in self.modalities}
