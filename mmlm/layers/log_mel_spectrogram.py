@@ -192,6 +192,11 @@ class LogMelSpectrogram(keras.layers.Layer):
         self._mel_ids = mels.astype(np.int32)
         self._mel_weights = self._mel_matrix[bins, mels].astype(np.float32)
 
+    @property
+    def num_nonzero_mel_weights(self):
+        """Nonzero weights of the mel filterbank (the work of the sparse mel product)."""
+        return int(self._mel_weights.size)
+
     def num_frames(self, num_samples):
         """Number of output frames for `num_samples` input samples (int or integer tensor)."""
         padded = num_samples + 2 * (self.fft_length // 2) if self.center else num_samples

@@ -9,7 +9,8 @@ What is counted (a multiply-add is 2 FLOPs, per example):
 - attention at full length: the scores of a causal or padded sequence are computed for every
   pair of positions (nothing is skipped), so they are counted in full;
 - the log-mel frontend: the DFT matmul, or the real FFT estimated as 2.5·N·log₂N per frame
-  (half the usual 5·N·log₂N of a complex FFT), plus the mel filterbank matmul.
+  (half the usual 5·N·log₂N of a complex FFT), plus the mel filterbank product (a multiply
+  and an add for each nonzero filter weight: it is computed sparsely, not as a matmul).
 
 What is ignored: softmax, layer norms, GELU, biases, residual adds, dropout, embedding lookups,
 masking, pooling, the losses (the contrastive logits are B×B per pair: per example that is
@@ -87,7 +88,7 @@ def patch_embedding_flops(num_patches, patch_size, channels, hidden_dim):
 
 
 def log_mel_flops(log_mel_spectrogram, num_samples):
-    """`LogMelSpectrogram` on `num_samples` samples: DFT (matmul or real FFT) + mel matmul."""
+    """`LogMelSpectrogram` on `num_samples` samples: DFT (matmul or real FFT) + mel product."""
     layer = log_mel_spectrogram
     frames = layer.num_frames(num_samples)
     n, bins = layer.fft_length, layer.fft_length // 2 + 1
@@ -95,7 +96,13 @@ def log_mel_flops(log_mel_spectrogram, num_samples):
         spectrum = frames * 2.5 * n * math.log2(n)
     else:  # a matmul with the windowed [cos | -sin] basis
         spectrum = dense_flops(frames, n, 2 * bins)
-    return spectrum + dense_flops(frames, bins, layer.num_mel_bins)
+    return spectrum + mel_projection_flops(layer, num_samples)
+
+
+def mel_projection_flops(log_mel_spectrogram, num_samples):
+    """The sparse mel filterbank product: a multiply-add per nonzero weight and frame."""
+    layer = log_mel_spectrogram
+    return 2.0 * layer.num_frames(num_samples) * layer.num_nonzero_mel_weights
 
 
 def sequence_length(encoder, text_length=None):
