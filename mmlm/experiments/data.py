@@ -35,8 +35,15 @@ class ExperimentData:
     def text_preprocessor(self):
         return factory.text_preprocessor(self.config.data, self.vocabulary)
 
-    def dataset(self, split, input_context=None, global_batch_size=None, *, masks=True):
-        """Batches of `split` (all features: model inputs, masks, raw text and labels)."""
+    def dataset(
+        self, split, input_context=None, global_batch_size=None, *, masks=True, training=None
+    ):
+        """Batches of `split` (all features: model inputs, masks, raw text and labels).
+
+        `training` (default: `split == "train"`) shuffles, augments and, in a control run,
+        breaks the pairs; evaluation passes False to see the real pairs of any split.
+        """
+        training = split == "train" if training is None else training
         data = self.config.data
         if global_batch_size is not None:
             data = dataclasses.replace(data, global_batch_size=global_batch_size)
@@ -44,7 +51,7 @@ class ExperimentData:
             data,
             split,
             vocabulary=self.vocabulary,
-            training=split == "train",
+            training=training,
             source=self.source,
             input_context=input_context,
             objective=self.config.objective if masks else None,

@@ -28,7 +28,7 @@ def evaluate(config, workdir, split="test", json_path=None, log=print):
         )
     metrics = evaluate_backbone(
         backbone,
-        data.dataset(split, masks=False),
+        data.dataset(split, masks=False, training=False),
         text_preprocessor=data.text_preprocessor() if data.vocabulary else None,
         prompts=prompts,
     )
