@@ -15,7 +15,6 @@ import argparse
 import glob
 import json
 import os
-import time
 
 import numpy as np
 
@@ -35,14 +34,7 @@ def zeros_feed(runner, signature):
 
 
 def time_signature(runner, signature, runs):
-    feed = zeros_feed(runner, signature)
-    for _ in range(5):
-        runner(feed, signature)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        runner(feed, signature)
-        times.append(1000.0 * (time.perf_counter() - start))
+    times = runner.time_calls(zeros_feed(runner, signature), signature, runs, warmup=5)
     return {"median_ms": float(np.median(times)), "p90_ms": float(np.percentile(times, 90))}
 
 

@@ -82,9 +82,10 @@ def run_tflite(args):
         ("audio", args.audio, runner.embed_audio),
     ):
         for value in values:
-            embeddings[f"{kind}: {value}"] = embeddings_row = embed(value)
-            head = " ".join(f"{x:+.3f}" for x in embeddings_row[:6])
-            print(f"{kind} {value!r}: embedding[{len(embeddings_row)}] = [{head} ...]")
+            embedding = embed(value)
+            embeddings[f"{kind}: {value}"] = embedding
+            head = " ".join(f"{x:+.3f}" for x in embedding[:6])
+            print(f"{kind} {value!r}: embedding[{len(embedding)}] = [{head} ...]")
     if len(embeddings) > 1:
         print("cosine similarities:")
         print("\n".join(similarity_table(embeddings)))

@@ -3,25 +3,21 @@
 import argparse
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _at_least(parse, minimum, expected):
+    """An argparse `type` parsing with `parse` and rejecting values below `minimum`."""
+
+    def parse_bounded(text):
+        value = parse(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text}")
+        return value
+
+    return parse_bounded
 
 
-def _non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _non_negative_float(text):
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+_positive_int = _at_least(int, 1, "a positive integer")
+_non_negative_int = _at_least(int, 0, ">= 0")
+_non_negative_float = _at_least(float, 0, ">= 0")
 
 
 def add_parser(subparsers):

@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+import time
 
 import numpy as np
 
@@ -130,3 +131,14 @@ class TFLiteRunner:
         }
         outputs = runner(**feed)
         return outputs if len(outputs) > 1 else next(iter(outputs.values()))
+
+    def time_calls(self, inputs, signature=None, runs=50, warmup=2):
+        """Wall times in ms of `runs` calls on `inputs`, after `warmup` untimed calls."""
+        for _ in range(warmup):
+            self(inputs, signature)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            self(inputs, signature)
+            times.append(1000.0 * (time.perf_counter() - start))
+        return np.array(times)

@@ -16,14 +16,24 @@ def save_backbone(backbone, workdir):
     return path
 
 
+def require_backbone(workdir, how_to_create=None):
+    """The backbone file of a run directory; FileNotFoundError naming it if it is missing.
+
+    Args:
+        workdir: the run directory.
+        how_to_create: what the message tells the user to run (default: `mmlm pretrain`).
+    """
+    path = backbone_path(workdir)
+    if not os.path.isfile(path):
+        how_to_create = how_to_create or f"run `mmlm pretrain --workdir {workdir} ...`"
+        raise FileNotFoundError(
+            f"no trained model in {workdir}: {path} is missing; {how_to_create} to completion first"
+        )
+    return path
+
+
 def load_backbone(workdir):
     """The trained backbone of a run directory (fails clearly if the run did not finish)."""
     import mmlm.models  # noqa: F401  (registers the classes the file names)
 
-    path = backbone_path(workdir)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"no trained model in {workdir}: {path} is missing; run `mmlm pretrain --workdir "
-            f"{workdir} ...` to completion first"
-        )
-    return keras.models.load_model(path, compile=False)
+    return keras.models.load_model(require_backbone(workdir), compile=False)

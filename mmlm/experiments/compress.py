@@ -11,7 +11,6 @@ import dataclasses
 import gzip
 import json
 import os
-import time
 
 import numpy as np
 
@@ -35,7 +34,6 @@ class Variant:
     quantize: Quantization
     backbone: object
     embedding_models: dict = None
-    notes: str = ""
 
 
 def pruned_backbone(config, workdir, sparsity, backbone=None, log=print):
@@ -50,9 +48,12 @@ def pruned_backbone(config, workdir, sparsity, backbone=None, log=print):
     return pruned
 
 
-def build_variants(config, workdir, log=print):
-    """The report's variants, in table order."""
-    backbone = load_backbone(workdir)
+def build_variants(config, workdir, backbone, log=print):
+    """The report's variants, in table order.
+
+    `backbone` (the run's, float) serves the post-training variants; pruning and QAT each
+    fine-tune their own fresh copy loaded from `workdir`.
+    """
     variants = [
         Variant("float32", Quantization.NONE, backbone),
         Variant("float16", Quantization.FLOAT16, backbone),
@@ -88,15 +89,7 @@ def build_variants(config, workdir, log=print):
 
 def latency_ms(runner, examples, signature, runs):
     """Median wall time (ms) of a batch-1 call of `signature`, after two warm-up calls."""
-    feed = examples[0][signature]
-    for _ in range(2):
-        runner(feed, signature)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        runner(feed, signature)
-        times.append(time.perf_counter() - start)
-    return 1000.0 * float(np.median(times))
+    return float(np.median(runner.time_calls(examples[0][signature], signature, runs)))
 
 
 def tflite_embeddings(runner, examples):
@@ -170,12 +163,13 @@ def compress(config, workdir, json_path=None, log=print):
     os.makedirs(out_dir, exist_ok=True)
     count = config.compression.eval_examples or data.source.num_examples("test")
     examples = list(on_device_examples(data, "test", count))
-    reference_module = on_device_module(config, data, load_backbone(workdir), caption=False)
+    backbone = load_backbone(workdir)
+    reference_module = on_device_module(config, data, backbone, caption=False)
     reference = recall_at_1(keras_embeddings(reference_module, examples))
     log(f"float Keras model on {len(examples)} test examples: R@1 {reference}")
     rows = [
         measure(config, data, v, examples, out_dir, log)
-        for v in build_variants(config, workdir, log)
+        for v in build_variants(config, workdir, backbone, log)
     ]
     add_ratios(rows, reference)
     report = {

@@ -10,7 +10,7 @@ import dataclasses
 import os
 
 from mmlm.config import ConfigError
-from mmlm.experiments.artifacts import backbone_path, load_backbone
+from mmlm.experiments.artifacts import backbone_path, load_backbone, require_backbone
 from mmlm.experiments.pretrain import train_backbone
 from mmlm.models.summary import format_model_summary
 from mmlm.tasks.builders import build_distillation_task
@@ -87,10 +87,8 @@ def resolve_distillation_config(config, teacher_workdir=None):
 
 def _require_teacher(teacher_workdir):
     """Fails before any training when the teacher run has no saved backbone."""
-    path = backbone_path(teacher_workdir)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"No teacher model in {teacher_workdir}: {path} is missing. Train the teacher "
-            f"first, e.g. `mmlm pretrain --config configs/scenes.py --set model.preset=base "
-            f"--workdir {teacher_workdir}`, and let it finish."
-        )
+    require_backbone(
+        teacher_workdir,
+        "train the teacher, e.g. `mmlm pretrain --config configs/scenes.py --set "
+        f"model.preset=base --workdir {teacher_workdir}`,",
+    )

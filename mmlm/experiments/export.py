@@ -66,7 +66,6 @@ def on_device_examples(data, split="train", count=128):
                 "image_present": np.array([True]),
                 "audio_present": np.array([True]),
             },
-            "text": example["text"].numpy()[0].decode("utf-8"),
         }
 
 
@@ -93,7 +92,6 @@ def preprocessing_metadata(config, data, module):
     """What on-device code needs to prepare inputs for `module`'s signatures."""
     text = data.text_preprocessor()
     return {
-        "signatures": sorted(module.specs()),
         "modalities": list(module.modalities),
         "vocabulary": text.vocabulary,
         "lowercase": text.lowercase,

@@ -35,6 +35,7 @@ class OnDeviceRunner:
         with open(path, "rb") as f:
             self.runner = TFLiteRunner(f.read(), num_threads=num_threads)
         self._text = None
+        self._resize = None
 
     @property
     def signatures(self):
@@ -59,8 +60,9 @@ class OnDeviceRunner:
 
         with Image.open(path) as image:
             pixels = np.asarray(image.convert("RGB"))
-        resize = ImagePreprocessor(image_size=self.metadata["image_size"])
-        return resize(pixels[None]).numpy()
+        if self._resize is None:
+            self._resize = ImagePreprocessor(image_size=self.metadata["image_size"])
+        return self._resize(pixels[None]).numpy()
 
     def audio(self, path):
         """((1, N) float32 zero-padded waveform, (1,) int32 length) at the model's rate."""
