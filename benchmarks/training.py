@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 from absl import logging as absl_logging
+from timing import median_seconds
 
 import mmlm  # noqa: F401  (selects tf_keras)
 from mmlm.backend import keras, tf
@@ -44,18 +45,6 @@ from mmlm.training.strategy import set_precision
 VOCABULARY_SIZE = 125  # the scenes WordPiece vocabulary
 PRECISIONS = ("float32", "mixed_bfloat16")
 COMPUTE_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16"}
-
-
-def _timed(fn, repeats, warmup=1):
-    """Median seconds of `fn()` (which must block until its result exists)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def matmul_peak(dtype, size, runs):
@@ -132,7 +121,7 @@ def time_training(task, batch, steps, warmup):
     start = time.perf_counter()
     step()
     first = time.perf_counter() - start
-    return first, _timed(step, steps, warmup=max(warmup - 1, 0))
+    return first, median_seconds(step, steps, warmup=max(warmup - 1, 0))
 
 
 def benchmark(config, batch, args):

@@ -33,3 +33,18 @@ def resolve(args, extra_overrides=()):
     config = load_config(args.config, list(args.overrides) + list(extra_overrides))
     workdir = getattr(args, "workdir", None) or os.path.join("runs", config.name)
     return config, workdir
+
+
+def add_trained_run_arguments(parser):
+    """--workdir (a trained run), --config (default: the run's config.yaml) and --set."""
+    parser.add_argument("--workdir", required=True, help="the trained run directory")
+    parser.add_argument(
+        "--config", default=None, help="experiment config (default: WORKDIR/config.yaml)"
+    )
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V")
+
+
+def resolve_trained_run(args, extra_overrides=()):
+    """(config, workdir) of `add_trained_run_arguments`' arguments."""
+    args.config = args.config or os.path.join(args.workdir, "config.yaml")
+    return resolve(args, extra_overrides)

@@ -1,7 +1,5 @@
 """`mmlm export` and `mmlm tflite-run`."""
 
-import os
-
 from mmlm.cli import common
 
 QUANTIZE_CHOICES = ("none", "float16", "dynamic", "int8")
@@ -18,11 +16,7 @@ def add_parsers(subparsers):
             "OUT.json with the preprocessing a device needs."
         ),
     )
-    export.add_argument("--workdir", required=True, help="the trained run directory")
-    export.add_argument(
-        "--config", default=None, help="experiment config (default: WORKDIR/config.yaml)"
-    )
-    export.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V")
+    common.add_trained_run_arguments(export)
     export.add_argument("--format", choices=("savedmodel", "tflite"), default="savedmodel")
     export.add_argument(
         "--quantize",
@@ -58,8 +52,7 @@ def add_parsers(subparsers):
 def run_export(args):
     from mmlm.experiments.export import export
 
-    args.config = args.config or os.path.join(args.workdir, "config.yaml")
-    config, workdir = common.resolve(args)
+    config, workdir = common.resolve_trained_run(args)
     backbone = None
     if args.prune_sparsity:
         from mmlm.experiments.compress import pruned_backbone

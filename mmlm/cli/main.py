@@ -7,6 +7,7 @@ from mmlm.cli import compress as compress_command
 from mmlm.cli import data as data_command
 from mmlm.cli import distill as distill_command
 from mmlm.cli import export as export_commands
+from mmlm.cli import generate as generate_command
 from mmlm.cli import serve as serve_command
 from mmlm.cli import train as train_commands
 
@@ -20,6 +21,7 @@ def build_parser():
     data_command.add_parser(subparsers)
     train_commands.add_parsers(subparsers)
     export_commands.add_parsers(subparsers)
+    generate_command.add_parser(subparsers)
     compress_command.add_parser(subparsers)
     distill_command.add_parser(subparsers)
     serve_command.add_parser(subparsers)
@@ -34,7 +36,7 @@ def main(argv=None):
 
     tfds.disable_progress_bar()
     from mmlm.config import ConfigError  # imported late: `--help` stays fast
-    from mmlm.data.errors import DataValidationError
+    from mmlm.data.errors import DataValidationError, MediaFileError
     from mmlm.training.callbacks import NonFiniteLossError
 
     try:
@@ -42,7 +44,7 @@ def main(argv=None):
     except NonFiniteLossError as error:
         print(f"mmlm {args.command}: training stopped: {error}", file=sys.stderr)
         return 3
-    except (ConfigError, DataValidationError, FileNotFoundError) as error:
+    except (ConfigError, DataValidationError, MediaFileError, FileNotFoundError) as error:
         print(f"mmlm {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -17,7 +17,9 @@ from mmlm.config.loader import load_config, write_config
 from mmlm.config.sections import (
     CompressionConfig,
     Decay,
+    DecodingStrategy,
     ExportConfig,
+    GenerationConfig,
     ModelConfig,
     ModelPreset,
     ObjectiveConfig,

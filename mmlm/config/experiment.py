@@ -6,6 +6,7 @@ from mmlm.config.data import DataConfig
 from mmlm.config.sections import (
     CompressionConfig,
     ExportConfig,
+    GenerationConfig,
     ModelConfig,
     ObjectiveConfig,
     RuntimeConfig,
@@ -25,6 +26,7 @@ class ExperimentConfig:
         trainer: optimisation and checkpoints.
         compression: pruning and quantization.
         export: SavedModel / TFLite export.
+        generation: text decoding (strategy, beams, sampling).
         runtime: strategy, precision, parallelism.
     """
 
@@ -35,4 +37,5 @@ class ExperimentConfig:
     trainer: TrainerConfig = TrainerConfig()
     compression: CompressionConfig = CompressionConfig()
     export: ExportConfig = ExportConfig()
+    generation: GenerationConfig = GenerationConfig()
     runtime: RuntimeConfig = RuntimeConfig()

@@ -219,6 +219,41 @@ class ExportConfig:
     caption_max_length: int = 0
 
 
+class DecodingStrategy(enum.Enum):
+    GREEDY = "greedy"
+    TEMPERATURE = "temperature"
+    TOP_K = "top_k"
+    TOP_P = "top_p"
+    BEAM = "beam"
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationConfig:
+    """Generation section: defaults of `mmlm generate` and of the exported beam signature.
+
+    Attributes:
+        strategy: decoding strategy of `mmlm generate` (the SavedModel exports greedy and
+            beam signatures).
+        max_length: token buffer, start token and prompt included (0 = the text sequence
+            length).
+        temperature: softmax temperature of the sampling strategies.
+        top_k: candidates kept by top-k sampling.
+        top_p: probability mass kept by nucleus sampling.
+        num_beams: hypotheses kept per row by beam search.
+        length_penalty: GNMT length-penalty exponent of beam search (0 = total log-probability).
+        seed: sampling seed (-1 = unseeded).
+    """
+
+    strategy: DecodingStrategy = DecodingStrategy.GREEDY
+    max_length: int = 0
+    temperature: float = 1.0
+    top_k: int = 10
+    top_p: float = 0.9
+    num_beams: int = 4
+    length_penalty: float = 0.6
+    seed: int = -1
+
+
 class Strategy(enum.Enum):
     DEFAULT = "default"
     MIRRORED = "mirrored"

@@ -43,3 +43,7 @@ class DataValidationError(ValueError):
                 "invalid rows and count them in invalid_records.json."
             )
         return "\n".join(lines)
+
+
+class MediaFileError(ValueError):
+    """An image or audio file given on the command line cannot be read (message names it)."""

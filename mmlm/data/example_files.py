@@ -9,6 +9,8 @@ import wave
 
 import numpy as np
 
+from mmlm.data.errors import MediaFileError
+
 
 def write_example_files(dataset, out_dir, count, sample_rate):
     """Writes `count` examples of an unbatched-able `dataset` (batches with `images`, `audio`,
@@ -36,3 +38,26 @@ def write_example_files(dataset, out_dir, count, sample_rate):
             f.write(example["text"].numpy().decode("utf-8") + "\n")
         names.append(name)
     return names
+
+
+def read_image_file(path):
+    """(H, W, 3) uint8 pixels of an image file (PNG, JPEG, ...; converted to RGB)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as error:
+        raise MediaFileError(f"{path}: not a readable image file ({error})") from error
+
+
+def read_audio_file(path, sample_rate):
+    """(N,) float32 mono waveform of an audio file (WAV, FLAC, ...) resampled to `sample_rate`."""
+    import librosa
+    import soundfile
+
+    try:
+        waveform, _ = librosa.load(path, sr=sample_rate, mono=True)
+    except (soundfile.LibsndfileError, EOFError, OSError) as error:
+        raise MediaFileError(f"{path}: not a readable audio file ({error})") from error
+    return waveform.astype(np.float32)

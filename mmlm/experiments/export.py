@@ -33,6 +33,8 @@ def serving_module(config, data, backbone):
         ImagePreprocessor(config.data.image.image_size, name="image_preprocessor"),
         factory.audio_preprocessor(config.data),
         caption_max_length=caption_length(config),
+        num_beams=config.generation.num_beams,
+        length_penalty=config.generation.length_penalty,
     )
 
 

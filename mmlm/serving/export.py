@@ -1,12 +1,12 @@
 """SavedModel export: signatures that take raw inputs (strings, image/audio arrays or bytes).
 
-Tokenization, image resizing, audio cropping/padding, the log-mel frontend and greedy caption
-decoding all run inside the graph, so a client needs only TensorFlow (and TensorFlow Text's ops
+Tokenization, image resizing, audio cropping/padding, the log-mel frontend and caption decoding
+(greedy and beam search, key/value-cached `tf.while_loop`s) all run inside the graph, so a client needs only TensorFlow (and TensorFlow Text's ops
 for the WordPiece tokenizer) — neither mmlm nor Python per token.
 """
 
 from mmlm.backend import tf
-from mmlm.generation import GreedyCaptioner
+from mmlm.generation import Generator
 
 # Signature name → what it does; the README and `mmlm serve`'s metadata rely on these names.
 SIGNATURES = {
@@ -17,6 +17,7 @@ SIGNATURES = {
     "embed_audio": "audio float32 (B, N) waveform at the model's sample rate → embedding",
     "embed_audio_wav": "audio_wav string (B,) WAV files at the model's sample rate → embedding",
     "caption": "images, audio, image_present, audio_present → text (B,), token_ids (B, L)",
+    "caption_beam": "as caption, by beam search → text, token_ids, scores (B,)",
     "caption_image": "images uint8 (B, H, W, 3) → text, token_ids",
     "caption_audio": "audio float32 (B, N) → text, token_ids",
     "serving_default": "same as embed_text",
@@ -41,6 +42,7 @@ class ServingModule(tf.Module):
         audio_preprocessor: an `AudioPreprocessor` without log-mel (the encoder computes it).
         caption_max_length: decoder buffer length, start token included (≤ the decoder's
             sequence length).
+        num_beams, length_penalty: of the `caption_beam` signature (see `beam_search`).
     """
 
     def __init__(
@@ -50,6 +52,8 @@ class ServingModule(tf.Module):
         image_preprocessor,
         audio_preprocessor,
         caption_max_length,
+        num_beams=4,
+        length_penalty=0.6,
         name="serving",
     ):
         super().__init__(name=name)
@@ -62,9 +66,18 @@ class ServingModule(tf.Module):
         self.embedding_models = {m: backbone.embedding_model(m) for m in self.modalities}
         self.can_caption = backbone.text_decoder is not None and "text" in self.modalities
         if self.can_caption:
-            self.captioner = GreedyCaptioner(
-                backbone, caption_max_length, **special_token_ids(text_preprocessor)
-            )
+            ids = special_token_ids(text_preprocessor)
+            self.generators = {
+                "greedy": Generator(backbone, caption_max_length, **ids),
+                "beam": Generator(
+                    backbone,
+                    caption_max_length,
+                    **ids,
+                    strategy="beam",
+                    num_beams=num_beams,
+                    length_penalty=length_penalty,
+                ),
+            }
 
     # Preprocessing (B rows of raw input → the encoder's inputs).
 
@@ -112,8 +125,10 @@ class ServingModule(tf.Module):
     def embed(self, modality, inputs):
         return {"embedding": self.embedding_models[modality](inputs, training=False)}
 
-    def caption_from(self, image_inputs, audio_inputs, image_present, audio_present):
-        """Greedy captions of rows given their image and/or audio inputs (dicts or None)."""
+    def caption_from(
+        self, image_inputs, audio_inputs, image_present, audio_present, strategy="greedy"
+    ):
+        """Captions of rows given their image and/or audio inputs (dicts or None)."""
         inputs = {}
         for m, encoder_inputs, present in (
             ("image", image_inputs, image_present),
@@ -122,8 +137,9 @@ class ServingModule(tf.Module):
             if m in self.modalities:
                 inputs.update(encoder_inputs or {})
                 inputs[f"{m}_present"] = present
-        token_ids = self.captioner(inputs)
-        return {"text": self.text_preprocessor.detokenize(token_ids), "token_ids": token_ids}
+        outputs = self.generators[strategy](inputs)
+        outputs["text"] = self.text_preprocessor.detokenize(outputs["token_ids"])
+        return outputs
 
     # Signatures.
 
@@ -192,19 +208,23 @@ class ServingModule(tf.Module):
                 audio_spec,
             )
         if has_image and has_audio:
-            add(
-                "caption",
-                lambda images, audio, image_present, audio_present: self.caption_from(
-                    self.image_inputs(images),
-                    self.audio_inputs(audio),
-                    image_present,
-                    audio_present,
-                ),
-                images_spec,
-                audio_spec,
-                tf.TensorSpec([None], tf.bool, name="image_present"),
-                tf.TensorSpec([None], tf.bool, name="audio_present"),
-            )
+            for name, strategy in (("caption", "greedy"), ("caption_beam", "beam")):
+                add(
+                    name,
+                    lambda images, audio, image_present, audio_present, s=strategy: (
+                        self.caption_from(
+                            self.image_inputs(images),
+                            self.audio_inputs(audio),
+                            image_present,
+                            audio_present,
+                            strategy=s,
+                        )
+                    ),
+                    images_spec,
+                    audio_spec,
+                    tf.TensorSpec([None], tf.bool, name="image_present"),
+                    tf.TensorSpec([None], tf.bool, name="audio_present"),
+                )
 
 
 def export_saved_model(module, path):

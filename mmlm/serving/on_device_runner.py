@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from mmlm.compression.tflite import TFLiteRunner
+from mmlm.data.example_files import read_audio_file, read_image_file
 
 
 class OnDeviceRunner:
@@ -54,22 +55,16 @@ class OnDeviceRunner:
 
     def image(self, path):
         """(1, S, S, 3) float32 in [0, 1] from an image file (resized as in training)."""
-        from PIL import Image
-
         from mmlm.data.preprocessing.image_preprocessor import ImagePreprocessor
 
-        with Image.open(path) as image:
-            pixels = np.asarray(image.convert("RGB"))
+        pixels = read_image_file(path)
         if self._resize is None:
             self._resize = ImagePreprocessor(image_size=self.metadata["image_size"])
         return self._resize(pixels[None]).numpy()
 
     def audio(self, path):
         """((1, N) float32 zero-padded waveform, (1,) int32 length) at the model's rate."""
-        import librosa
-
-        rate = self.metadata["sample_rate"]
-        waveform, _ = librosa.load(path, sr=rate, mono=True)  # resampled if needed
+        waveform = read_audio_file(path, self.metadata["sample_rate"])  # resampled if needed
         num_samples = self.metadata["num_samples"]
         waveform = waveform[:num_samples]
         padded = np.zeros((1, num_samples), np.float32)

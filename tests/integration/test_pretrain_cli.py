@@ -70,3 +70,20 @@ def test_pretrain_evaluate_and_tensorboard(tmp_path, capsys):
     capsys.readouterr()
     assert main(["pretrain", *common, "--workdir", workdir]) == 0
     assert "Already finished at step 4" in capsys.readouterr().out
+
+    # Generation from files of the test split, with each decoding strategy's flags.
+    examples = str(tmp_path / "examples")
+    assert main(["data", "export-examples", *common, "--split", "test", "--count", "1",
+                 "--out", examples]) == 0  # fmt: skip
+    example = os.path.join(examples, "example_0")
+    for flags in (
+        ["--image", f"{example}.png", "--strategy", "beam", "--num-beams", "3"],
+        ["--audio", f"{example}.wav", "--strategy", "top_p", "--top-p", "0.8", "--seed", "1"],
+        ["--text", "a red circle", "--prompt", "a", "--max-length", "12"],
+    ):
+        capsys.readouterr()
+        assert main(["generate", "--workdir", workdir, *flags]) == 0
+        printed = capsys.readouterr().out.strip().splitlines()
+        assert printed and printed[0].strip(), flags
+    assert "beam score" not in printed[-1]
+    assert main(["generate", "--workdir", workdir, "--image", os.devnull]) == 2

@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 
 from mmlm.backend import tf
-from mmlm.generation import GreedyCaptioner
+from mmlm.generation import Generator
 from mmlm.serving.export import ServingModule, export_saved_model, special_token_ids
 from mmlm.testing import TestCase
 from mmlm.testing.models import SEQUENCE_LENGTH, tiny_backbone, tiny_preprocessors
@@ -38,6 +38,7 @@ _LOAD_AND_CALL = textwrap.dedent(
         "serving_default": {"text": inputs["text"]},
     }
     calls["caption"]["images"] = calls["caption"].pop("images_u8")
+    calls["caption_beam"] = calls["caption"]
     results = {"signatures": sorted(model.signatures),
                "mmlm_imported": any(m.startswith("mmlm") for m in sys.modules)}
     for name, feed in calls.items():
@@ -92,11 +93,9 @@ class SavedModelExportTest(TestCase):
         wav_audio = [tf.audio.decode_wav(w)[0][:, 0] for w in inputs["wav"]]
         wav_audio = self.preprocessors["audio_preprocessor"](tf.stack(wav_audio))
         embed = self.backbone.embedding_model
-        captioner = GreedyCaptioner(
-            self.backbone,
-            SEQUENCE_LENGTH,
-            **special_token_ids(self.preprocessors["text_preprocessor"]),
-        )
+        ids = special_token_ids(self.preprocessors["text_preprocessor"])
+        greedy = Generator(self.backbone, SEQUENCE_LENGTH, **ids)
+        beam = Generator(self.backbone, SEQUENCE_LENGTH, **ids, strategy="beam")
         caption_inputs = {"images": images, **audio}
         caption_inputs["image_present"] = inputs["image_present"]
         caption_inputs["audio_present"] = inputs["audio_present"]
@@ -107,7 +106,8 @@ class SavedModelExportTest(TestCase):
             "embed_image_bytes/embedding": embed("image")({"images": images}),
             "embed_audio/embedding": embed("audio")(audio),
             "embed_audio_wav/embedding": embed("audio")(wav_audio),
-            "caption/token_ids": captioner(caption_inputs),
+            "caption/token_ids": greedy(caption_inputs)["token_ids"],
+            **{f"caption_beam/{k}": v for k, v in beam(caption_inputs).items()},
         }
 
     def test_fresh_process_without_mmlm_matches_keras(self):
@@ -130,10 +130,11 @@ class SavedModelExportTest(TestCase):
         for key, expected in self._expected(inputs).items():
             self.assertAllClose(np.array(actual[key]), expected, atol=1e-5, msg=key)
         self.assertAllClose(actual["serving_default/embedding"], actual["embed_text/embedding"])
-        detokenized = self.preprocessors["text_preprocessor"].detokenize(
-            np.array(actual["caption/token_ids"])
-        )
-        self.assertEqual(actual["caption/text"], [t.decode() for t in detokenized.numpy()])
+        for name in ("caption", "caption_beam"):
+            detokenized = self.preprocessors["text_preprocessor"].detokenize(
+                np.array(actual[f"{name}/token_ids"])
+            )
+            self.assertEqual(actual[f"{name}/text"], [t.decode() for t in detokenized.numpy()])
 
     def test_wav_at_another_rate_is_rejected(self):
         wav = _wav_bytes(np.zeros(100, "float32"), 22050)
