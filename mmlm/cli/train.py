@@ -1,4 +1,4 @@
-"""`mmlm pretrain` and `mmlm evaluate`."""
+"""`mmlm pretrain`, `mmlm finetune` and `mmlm evaluate`."""
 
 from mmlm.cli import common
 
@@ -16,6 +16,20 @@ def add_parsers(subparsers):
     common.add_config_arguments(pretrain)
     pretrain.set_defaults(run=run_pretrain)
 
+    finetune = subparsers.add_parser(
+        "finetune",
+        help="fine-tune a pretrained backbone on a task (resumes if WORKDIR has a checkpoint)",
+        description=(
+            "Trains the config's task (captioning, speech recognition, translation, ...) with "
+            "the one trainer, starting from the backbone pretrained in --init-from."
+        ),
+    )
+    common.add_config_arguments(finetune)
+    finetune.add_argument(
+        "--init-from", required=True, help="the pretraining run directory (its backbone)"
+    )
+    finetune.set_defaults(run=run_finetune)
+
     evaluate = subparsers.add_parser(
         "evaluate",
         help="retrieval R@K, zero-shot attributes and caption perplexity of a trained run",
@@ -32,6 +46,14 @@ def run_pretrain(args):
 
     config, workdir = common.resolve(args)
     pretrain(config, workdir)
+    return 0
+
+
+def run_finetune(args):
+    from mmlm.experiments.downstream import finetune
+
+    config, workdir = common.resolve(args)
+    finetune(config, workdir, args.init_from)
     return 0
 
 

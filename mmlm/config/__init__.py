@@ -13,7 +13,7 @@ from mmlm.config.data import (
     TFDSConfig,
 )
 from mmlm.config.experiment import ExperimentConfig
-from mmlm.config.loader import load_config, write_config
+from mmlm.config.loader import load_config, load_config_module, write_config
 from mmlm.config.sections import (
     CompressionConfig,
     Decay,
@@ -29,5 +29,7 @@ from mmlm.config.sections import (
     Quantization,
     RuntimeConfig,
     Strategy,
+    TaskConfig,
+    TaskKind,
     TrainerConfig,
 )

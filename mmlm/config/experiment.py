@@ -10,6 +10,7 @@ from mmlm.config.sections import (
     ModelConfig,
     ObjectiveConfig,
     RuntimeConfig,
+    TaskConfig,
     TrainerConfig,
 )
 
@@ -27,6 +28,7 @@ class ExperimentConfig:
         compression: pruning and quantization.
         export: SavedModel / TFLite export.
         generation: text decoding (strategy, beams, sampling).
+        task: what `mmlm finetune` trains (pretraining runs leave it at its default).
         runtime: strategy, precision, parallelism.
     """
 
@@ -38,4 +40,5 @@ class ExperimentConfig:
     compression: CompressionConfig = CompressionConfig()
     export: ExportConfig = ExportConfig()
     generation: GenerationConfig = GenerationConfig()
+    task: TaskConfig = TaskConfig()
     runtime: RuntimeConfig = RuntimeConfig()

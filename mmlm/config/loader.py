@@ -14,13 +14,24 @@ from mmlm.config import base
 from mmlm.config.experiment import ExperimentConfig
 
 
-def _load_python(path, variant):
-    if variant not in ("", "smoke"):
-        raise base.ConfigError(f"--config {path}:{variant}: the only variant is ':smoke'")
+def load_config_module(path):
+    """The Python module of an experiment file (for experiment files that derive from another).
+
+    Example (in `configs/captioning.py`):
+    >>> scenes = load_config_module(os.path.join(os.path.dirname(__file__), "scenes.py"))
+    >>> config = scenes.finetuning_config("captioning", TASK, smoke)
+    """
     module_name = "mmlm_experiment_" + os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _load_python(path, variant):
+    if variant not in ("", "smoke"):
+        raise base.ConfigError(f"--config {path}:{variant}: the only variant is ':smoke'")
+    module = load_config_module(path)
     if not hasattr(module, "get_config"):
         raise base.ConfigError(f"--config {path}: defines no get_config(smoke=False)")
     config = module.get_config(smoke=variant == "smoke")

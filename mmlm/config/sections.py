@@ -219,6 +219,35 @@ class ExportConfig:
     caption_max_length: int = 0
 
 
+class TaskKind(enum.Enum):
+    PRETRAINING = "pretraining"
+    GENERATION = "generation"
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskConfig:
+    """Task section: what `mmlm finetune` trains on top of a pretrained backbone.
+
+    A generation task (captioning, speech recognition, translation, question answering) is
+    the decoder trained with the causal LM loss to write `target_text` conditioned on the
+    fusion of `conditioning` (and of `source_text`, fed to the text encoder).
+
+    Attributes:
+        kind: `pretraining` (the self-supervised objectives; `mmlm pretrain`) or `generation`.
+        conditioning: modalities the fusion sees besides the source text ("image", "audio").
+        source_text: text feature fed to the text encoder ("" = none; "text" for translation).
+        target_text: text feature the decoder writes ("text", or an extra text feature such as
+            "text_es").
+        eval_examples: test examples `mmlm evaluate` generates for (0 = the whole split).
+    """
+
+    kind: TaskKind = TaskKind.PRETRAINING
+    conditioning: tuple[str, ...] = ("image", "audio")
+    source_text: str = ""
+    target_text: str = "text"
+    eval_examples: int = 0
+
+
 class DecodingStrategy(enum.Enum):
     GREEDY = "greedy"
     TEMPERATURE = "temperature"

@@ -49,6 +49,7 @@ class _Preprocess:
             out["text"] = example["text"]
             out["text_present"] = _presence(example, "text", self.source)
             for key in self.extra_texts:
+                out[key] = example[key]  # the raw string: a reference for evaluation
                 tokens = self.text(example[key])
                 out[f"{key}_token_ids"] = tokens["token_ids"]
                 out[f"{key}_padding_mask"] = tokens["padding_mask"]

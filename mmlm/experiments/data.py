@@ -71,4 +71,8 @@ class ExperimentData:
         keys = []
         for m in self.modalities:
             keys += list(ENCODER_INPUTS[m]) + [f"{m}_present"] + list(_MASK_FEATURES[m])
+        if "text" in self.modalities:  # targets and sources of generation tasks
+            for key in self.source.text_features:
+                if key in self.config.data.text.extra_text_features:
+                    keys += [f"{key}_token_ids", f"{key}_padding_mask"]
         return keys

@@ -3,7 +3,7 @@
 import json
 import os
 
-from mmlm.config import DataSource
+from mmlm.config import DataSource, TaskKind
 from mmlm.evaluation.evaluator import evaluate_backbone, scene_attribute_prompts
 from mmlm.evaluation.report import format_table
 from mmlm.experiments.artifacts import load_backbone
@@ -12,11 +12,16 @@ from mmlm.experiments.data import ExperimentData
 
 def evaluate(config, workdir, split="test", json_path=None, log=print):
     """Retrieval R@1/5/10 in every direction (all, seen, held-out), zero-shot attributes and
-    caption perplexity of the backbone trained in `workdir`, on `split`.
+    caption perplexity of the backbone trained in `workdir`, on `split`; a fine-tuned
+    generation task (`task.kind`) is scored by `evaluate_generation` instead.
 
     Returns:
         The metrics dict (also written to `json_path` when given, and printed as a table).
     """
+    if config.task.kind is TaskKind.GENERATION:
+        from mmlm.experiments.downstream import evaluate_generation
+
+        return evaluate_generation(config, workdir, split, json_path, log=log)
     data = ExperimentData(config)
     backbone = load_backbone(workdir)
     prompts = None

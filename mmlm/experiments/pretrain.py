@@ -13,6 +13,7 @@ from mmlm.experiments.callbacks import RetrievalEvaluation
 from mmlm.experiments.data import ExperimentData
 from mmlm.models.summary import format_model_summary
 from mmlm.tasks.builders import build_pretraining_task
+from mmlm.tasks.pretraining_task import PretrainingTask
 from mmlm.training import summaries
 from mmlm.training import trainer as trainer_lib
 from mmlm.training.strategy import is_chief, make_strategy
@@ -68,7 +69,8 @@ def train_backbone(config, workdir, make_task, log=print):
         log(
             format_model_summary(
                 task.backbone,
-                task,
+                # Training FLOPs are counted for the pretraining objectives only.
+                task if isinstance(task, PretrainingTask) else None,
                 text_length=config.data.text.sequence_length,
                 mask_selections=config.objective.mlm_max_selections,
             )

@@ -2,6 +2,7 @@
 
 from mmlm.models.builder import build_backbone
 from mmlm.tasks.distillation_task import DistillationTask
+from mmlm.tasks.generation_task import GenerationTask
 from mmlm.tasks.pretraining_task import PretrainingTask
 
 
@@ -69,4 +70,18 @@ def build_distillation_task(config, vocabulary_size, teacher, backbone=None):
         distillation_temperature=c.distill_temperature,
         **_pretraining_arguments(config),
         name="distillation_task",
+    )
+
+
+def build_generation_task(config, backbone):
+    """The `GenerationTask` of an `ExperimentConfig`'s `task` section around `backbone`."""
+    t = config.task
+    return GenerationTask(
+        backbone,
+        conditioning=t.conditioning,
+        source_text=t.source_text,
+        target_text=t.target_text,
+        accumulation_steps=config.trainer.accumulation_steps,
+        clip_global_norm=config.trainer.clip_global_norm,
+        name="generation_task",
     )

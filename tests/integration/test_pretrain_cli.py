@@ -1,15 +1,20 @@
 """End to end: `mmlm pretrain` + `mmlm evaluate` on the smoke scenes, TensorBoard contents."""
 
+import contextlib
 import glob
+import io
 import json
 import os
 
+import numpy as np
+import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
 from mmlm.cli.main import main
 from mmlm.testing.data import prepared_smoke_scenes
 
-CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "scenes.py") + ":smoke"
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
+CONFIG = os.path.join(CONFIGS, "scenes.py") + ":smoke"
 DIRECTIONS = (
     "text_to_image",
     "image_to_text",
@@ -30,14 +35,23 @@ def _tags(directory):
     return tags
 
 
-def test_pretrain_evaluate_and_tensorboard(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A smoke pretraining run: (workdir, the common arguments, what pretrain printed)."""
     config, _, _ = prepared_smoke_scenes()
-    workdir = str(tmp_path / "run")
+    workdir = str(tmp_path_factory.mktemp("pretrain") / "run")
     common = ["--config", CONFIG, "--set", f"data.data_dir={config.data.data_dir}"]
-    assert main(["pretrain", *common, "--workdir", workdir]) == 0
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        assert main(["pretrain", *common, "--workdir", workdir]) == 0
+    return workdir, common, output.getvalue()
+
+
+def test_pretrain_evaluate_and_tensorboard(pretrained, tmp_path, capsys):
+    workdir, common, printed = pretrained
     assert os.path.isfile(os.path.join(workdir, "model", "backbone.keras"))
     metrics_path = str(tmp_path / "metrics.json")
-    assert "train GFLOPs" in capsys.readouterr().out  # the model summary at the start
+    assert "train GFLOPs" in printed  # the model summary at the start
     assert main(["evaluate", *common, "--workdir", workdir, "--json", metrics_path]) == 0
     table = capsys.readouterr().out
     assert "text_to_image" in table and "heldout" in table
@@ -87,3 +101,27 @@ def test_pretrain_evaluate_and_tensorboard(tmp_path, capsys):
         assert printed and printed[0].strip(), flags
     assert "beam score" not in printed[-1]
     assert main(["generate", "--workdir", workdir, "--image", os.devnull]) == 2
+
+
+@pytest.mark.parametrize("task", ["captioning", "translation"])
+def test_finetune_and_evaluate_a_generation_task(pretrained, task, tmp_path, capsys):
+    pretrain_dir, common, _ = pretrained
+    common = ["--config", os.path.join(CONFIGS, f"{task}.py") + ":smoke", *common[2:]]
+    workdir = str(tmp_path / task)
+    args = ["finetune", *common, "--workdir", workdir, "--init-from", pretrain_dir]
+    assert main(args) == 0
+    assert "generation_loss" in capsys.readouterr().out
+    metrics_path = str(tmp_path / "metrics.json")
+    assert main(["evaluate", *common, "--workdir", workdir, "--json", metrics_path]) == 0
+    assert "BLEU-4" in capsys.readouterr().out
+    with open(metrics_path) as f:
+        metrics = json.load(f)
+    assert metrics["num_examples"] == 16
+    for key in ("bleu4", "cider", "wer", "exact_match", "perplexity"):
+        assert np.isfinite(metrics[key]) and metrics[key] >= 0.0, key
+    assert metrics["sacrebleu"]["bleu_signature"].startswith("nrefs:1")
+    assert metrics["task"]["target_text"] == ("text_es" if task == "translation" else "text")
+    assert len(metrics["examples"]) == 8
+    # A pretraining config is not a task.
+    assert main(["finetune", "--config", CONFIG, *common[2:], "--workdir", str(tmp_path / "x"),
+                 "--init-from", pretrain_dir]) == 2  # fmt: skip

@@ -1,0 +1,180 @@
+"""Downstream tasks: `finetune` a pretrained backbone on a task, `evaluate_generation` it.
+
+A task is a config section (`task`), a head and a loss (`mmlm.tasks`); training is the one
+trainer through `train_backbone`, exactly as pretraining.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from mmlm.backend import tf
+from mmlm.config import ConfigError, TaskKind
+from mmlm.evaluation.perplexity import PerplexityAccumulator
+from mmlm.evaluation.text_metrics import (
+    cider,
+    corpus_bleu,
+    exact_match,
+    sacrebleu_report,
+    word_error_rate,
+)
+from mmlm.experiments.artifacts import load_backbone
+from mmlm.experiments.data import ExperimentData
+from mmlm.experiments.generate import generator_for
+from mmlm.experiments.pretrain import train_backbone
+from mmlm.models.builder import build_backbone
+from mmlm.tasks.builders import build_generation_task
+
+_SHOWN_EXAMPLES = 8
+
+
+def finetune(config, workdir, init_from, log=print):
+    """Fine-tunes the backbone pretrained in `init_from` on `config.task` (resumes `workdir`).
+
+    The backbone is rebuilt from `config.model` under the run's precision policy and given the
+    pretrained weights (so the model sections of both configs must agree).
+
+    Returns:
+        (task, history); the fine-tuned backbone is saved to `workdir/model/backbone.keras`.
+    """
+    if config.task.kind is not TaskKind.GENERATION:
+        raise ConfigError(
+            f"mmlm finetune trains a task: set task.kind (got {config.task.kind.value!r}; "
+            "pretraining runs use `mmlm pretrain`)"
+        )
+    pretrained = load_backbone(init_from)
+
+    def make_task(data):
+        backbone = build_backbone(config, data.vocabulary_size)
+        _copy_weights(pretrained, backbone, init_from)
+        return build_generation_task(config, backbone)
+
+    return train_backbone(config, workdir, make_task, log=log)
+
+
+def _copy_weights(source, target, init_from):
+    source_weights, target_weights = source.weights, target.weights
+    shapes = [tuple(w.shape) for w in source_weights]
+    expected = [tuple(w.shape) for w in target_weights]
+    if shapes != expected:
+        mismatch = (
+            next((s.name, a, b) for s, a, b in zip(source_weights, shapes, expected) if a != b)
+            if len(shapes) == len(expected)
+            else ("(count)", len(shapes), len(expected))
+        )
+        raise ConfigError(
+            f"the backbone in {init_from} does not match this config's model: {mismatch[0]} "
+            f"is {mismatch[1]} there, {mismatch[2]} here (use the pretraining run's model and "
+            "data sections)"
+        )
+    target.set_weights(source.get_weights())
+
+
+def evaluate_generation(config, workdir, split="test", json_path=None, log=print):
+    """Generates the target text of every `split` example and scores it.
+
+    Metrics: corpus BLEU-4 (keras-nlp, 0-100), CIDEr-D, exact match, word error rate,
+    sacrebleu's BLEU and chrF with their signatures, the decoder's teacher-forced perplexity
+    of the references; BLEU-4 also for the seen and held-out subsets when the data has them.
+
+    Returns:
+        The metrics dict (also written to `json_path` and printed).
+    """
+    data = ExperimentData(config)
+    backbone = load_backbone(workdir)
+    text_preprocessor = data.text_preprocessor()
+    task = build_generation_task(config, backbone)
+    generator = generator_for(config, backbone, text_preprocessor)
+    generate = tf.function(lambda inputs: generator(inputs)["token_ids"])
+    target = config.task.target_text
+    hypotheses, references, heldout = [], [], []
+    perplexity = PerplexityAccumulator()
+    dataset = data.dataset(split, masks=False, training=False)
+    if config.task.eval_examples:
+        dataset = (
+            dataset.unbatch().take(config.task.eval_examples).batch(config.data.global_batch_size)
+        )
+    for batch in dataset:
+        token_ids = generate(task.generator_inputs(batch))
+        hypotheses += [t.decode("utf-8") for t in text_preprocessor.detokenize(token_ids).numpy()]
+        references += [_normalize(t.decode("utf-8")) for t in batch[target].numpy()]
+        if "heldout" in batch:
+            heldout += list(batch["heldout"].numpy())
+        logits = backbone(task.backbone_inputs(batch), training=False)["decoder_logits"]
+        labels, weights = task.target_labels(batch)
+        cross_entropy = tf.keras.losses.sparse_categorical_crossentropy(
+            labels, logits, from_logits=True
+        )
+        perplexity.update(tf.reduce_sum(cross_entropy * weights), tf.reduce_sum(weights))
+    metrics = {
+        "split": split,
+        "workdir": os.path.abspath(workdir),
+        "task": {k: getattr(config.task, k) for k in ("source_text", "target_text")},
+        "conditioning": list(config.task.conditioning),
+        "strategy": config.generation.strategy.value,
+        "num_examples": len(references),
+        **text_scores(hypotheses, references),
+        "perplexity": perplexity.result(),
+        "examples": [
+            {"reference": r, "generated": h}
+            for r, h in zip(references[:_SHOWN_EXAMPLES], hypotheses[:_SHOWN_EXAMPLES])
+        ],
+    }
+    if heldout and 0 < sum(heldout) < len(heldout):
+        mask = np.array(heldout, bool)
+        metrics["subsets"] = {
+            name: text_scores(
+                [h for h, m in zip(hypotheses, mask) if m == want],
+                [r for r, m in zip(references, mask) if m == want],
+            )
+            for name, want in (("seen", False), ("heldout", True))
+        }
+    log(format_generation_table(metrics))
+    if json_path:
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump(metrics, f, indent=2, ensure_ascii=False)
+        log(f"metrics written to {json_path}")
+    return metrics
+
+
+def text_scores(hypotheses, references):
+    """BLEU-4, CIDEr-D, exact match, WER and sacrebleu's BLEU/chrF of generated texts."""
+    return {
+        "bleu4": corpus_bleu(hypotheses, references),
+        "cider": cider(hypotheses, references),
+        "exact_match": exact_match(hypotheses, references),
+        "wer": word_error_rate(hypotheses, references),
+        "sacrebleu": sacrebleu_report(hypotheses, references),
+    }
+
+
+def format_generation_table(metrics):
+    """The printed summary of `evaluate_generation`'s metrics."""
+    lines = [
+        f"{metrics['split']} split, {metrics['num_examples']} examples, "
+        f"{metrics['strategy']} decoding, conditioned on "
+        f"{', '.join(metrics['conditioning'] + ([metrics['task']['source_text']] if metrics['task']['source_text'] else []))}"
+        f" → {metrics['task']['target_text']}",
+        f"{'subset':10s} {'BLEU-4':>7s} {'CIDEr':>6s} {'chrF':>6s} {'WER':>6s} {'exact':>6s}",
+    ]
+    rows = [("all", metrics)] + list(metrics.get("subsets", {}).items())
+    for name, m in rows:
+        lines.append(
+            f"{name:10s} {m['bleu4']:7.2f} {m['cider']:6.3f} {m['sacrebleu']['chrf']:6.2f} "
+            f"{m['wer']:6.3f} {m['exact_match']:6.3f}"
+        )
+    lines.append(f"decoder perplexity of the references: {metrics['perplexity']:.3f}")
+    lines.append(
+        f"sacreBLEU {metrics['sacrebleu']['bleu']:.2f} ({metrics['sacrebleu']['bleu_signature']})"
+    )
+    for example in metrics["examples"][:3]:
+        lines.append(f"  reference: {example['reference']}")
+        lines.append(f"  generated: {example['generated']}")
+    return "\n".join(lines)
+
+
+def _normalize(text):
+    """What the tokenizer keeps of a reference: lowercase, single spaces."""
+    return " ".join(text.lower().split())
