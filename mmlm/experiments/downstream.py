@@ -11,6 +11,7 @@ import numpy as np
 
 from mmlm.backend import tf
 from mmlm.config import ConfigError, TaskKind
+from mmlm.evaluation.ngram import KneserNeyLanguageModel
 from mmlm.evaluation.perplexity import PerplexityAccumulator
 from mmlm.evaluation.text_metrics import (
     cider,
@@ -24,9 +25,12 @@ from mmlm.experiments.data import ExperimentData
 from mmlm.experiments.generate import generator_for
 from mmlm.experiments.pretrain import train_backbone
 from mmlm.models.builder import build_backbone
+from mmlm.models.multimodal_backbone import ENCODER_INPUTS
 from mmlm.tasks.builders import build_generation_task
+from mmlm.tasks.generation_task import target_keys
 
 _SHOWN_EXAMPLES = 8
+NGRAM_ORDER = 4
 
 
 def finetune(config, workdir, init_from, log=print):
@@ -95,7 +99,9 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
         dataset = (
             dataset.unbatch().take(config.task.eval_examples).batch(config.data.global_batch_size)
         )
+    test_sequences = []
     for batch in dataset:
+        test_sequences += _token_sequences(batch, target)
         token_ids = generate(task.generator_inputs(batch))
         hypotheses += [t.decode("utf-8") for t in text_preprocessor.detokenize(token_ids).numpy()]
         references += [_normalize(t.decode("utf-8")) for t in batch[target].numpy()]
@@ -121,6 +127,9 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
             for r, h in zip(references[:_SHOWN_EXAMPLES], hypotheses[:_SHOWN_EXAMPLES])
         ],
     }
+    metrics["baselines"] = generation_baselines(
+        config, data, backbone, task, dataset, references, test_sequences
+    )
     if heldout and 0 < sum(heldout) < len(heldout):
         mask = np.array(heldout, bool)
         metrics["subsets"] = {
@@ -137,6 +146,51 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
             json.dump(metrics, f, indent=2, ensure_ascii=False)
         log(f"metrics written to {json_path}")
     return metrics
+
+
+def generation_baselines(config, data, backbone, task, test_dataset, references, test_sequences):
+    """What the model must beat, from the train split alone.
+
+    - `nearest_neighbour`: the target text of the train example whose conditioning input (the
+      first conditioning modality, else the source text) is nearest in the backbone's
+      embedding space, scored like the model's outputs;
+    - `ngram_perplexity`: a Kneser-Ney `NGRAM_ORDER`-gram model of the train targets, on the
+      same tokens as the decoder's perplexity (unconditional: it never sees the input).
+    """
+    target = config.task.target_text
+    modality = (config.task.conditioning or ("text",))[0]
+    embed = backbone.embedding_model(modality)
+    train = data.dataset("train", masks=False, training=False)
+    train_embeddings, train_targets, train_sequences = [], [], []
+    for batch in train:
+        train_embeddings.append(embed(_embedding_inputs(task, batch, modality)).numpy())
+        train_targets += [_normalize(t.decode("utf-8")) for t in batch[target].numpy()]
+        train_sequences += _token_sequences(batch, target)
+    test_embeddings = np.concatenate(
+        [embed(_embedding_inputs(task, b, modality)).numpy() for b in test_dataset]
+    )
+    nearest = np.argmax(test_embeddings @ np.concatenate(train_embeddings).T, axis=1)
+    language_model = KneserNeyLanguageModel(NGRAM_ORDER, data.vocabulary_size)
+    language_model.fit(train_sequences)
+    return {
+        "nearest_neighbour": {
+            "from": modality,
+            **text_scores([train_targets[i] for i in nearest], references),
+        },
+        "ngram_order": NGRAM_ORDER,
+        "ngram_perplexity": language_model.perplexity(test_sequences),
+    }
+
+
+def _embedding_inputs(task, batch, modality):
+    inputs = task.generator_inputs(batch)
+    return {name: inputs[name] for name in ENCODER_INPUTS[modality]}
+
+
+def _token_sequences(batch, feature):
+    """Each row's token ids from the start token to the end token (what the decoder predicts)."""
+    ids, mask = (batch[key].numpy() for key in target_keys(feature))
+    return [row[m].tolist() for row, m in zip(ids, mask.astype(bool))]
 
 
 def text_scores(hypotheses, references):
@@ -165,7 +219,17 @@ def format_generation_table(metrics):
             f"{name:10s} {m['bleu4']:7.2f} {m['cider']:6.3f} {m['sacrebleu']['chrf']:6.2f} "
             f"{m['wer']:6.3f} {m['exact_match']:6.3f}"
         )
-    lines.append(f"decoder perplexity of the references: {metrics['perplexity']:.3f}")
+    b = metrics["baselines"]
+    nn = b["nearest_neighbour"]
+    lines.append(
+        f"{'NN (' + nn['from'] + ')':10s} {nn['bleu4']:7.2f} {nn['cider']:6.3f} "
+        f"{nn['sacrebleu']['chrf']:6.2f} {nn['wer']:6.3f} {nn['exact_match']:6.3f}   "
+        "← baseline: the nearest train example's text"
+    )
+    lines.append(
+        f"perplexity of the references: decoder {metrics['perplexity']:.3f}, "
+        f"{b['ngram_order']}-gram Kneser-Ney (no input) {b['ngram_perplexity']:.3f}"
+    )
     lines.append(
         f"sacreBLEU {metrics['sacrebleu']['bleu']:.2f} ({metrics['sacrebleu']['bleu_signature']})"
     )
