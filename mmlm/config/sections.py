@@ -222,6 +222,7 @@ class ExportConfig:
 class TaskKind(enum.Enum):
     PRETRAINING = "pretraining"
     GENERATION = "generation"
+    CLASSIFICATION = "classification"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,15 +231,21 @@ class TaskConfig:
 
     A generation task (captioning, speech recognition, translation, question answering) is
     the decoder trained with the causal LM loss to write `target_text` conditioned on the
-    fusion of `conditioning` (and of `source_text`, fed to the text encoder).
+    fusion of `conditioning` (and of `source_text`, fed to the text encoder). A classification
+    task is a linear head on the pooled output of `modality`'s encoder.
 
     Attributes:
-        kind: `pretraining` (the self-supervised objectives; `mmlm pretrain`) or `generation`.
+        kind: `pretraining` (the self-supervised objectives; `mmlm pretrain`), `generation` or
+            `classification`.
         conditioning: modalities the fusion sees besides the source text ("image", "audio").
         source_text: text feature fed to the text encoder ("" = none; "text" for translation).
         target_text: text feature the decoder writes ("text", or an extra text feature such as
             "text_es").
         eval_examples: test examples `mmlm evaluate` generates for (0 = the whole split).
+        modality: the encoder a classification task reads ("text", "image", "audio").
+        label_feature: the label a classification task predicts (a batch key).
+        label_index: column of a (B, K) label (e.g. 0: the first object's colour).
+        num_classes: classes of the label.
     """
 
     kind: TaskKind = TaskKind.PRETRAINING
@@ -246,6 +253,10 @@ class TaskConfig:
     source_text: str = ""
     target_text: str = "text"
     eval_examples: int = 0
+    modality: str = "image"
+    label_feature: str = ""
+    label_index: int = 0
+    num_classes: int = 0
 
 
 class DecodingStrategy(enum.Enum):

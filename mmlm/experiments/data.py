@@ -75,4 +75,6 @@ class ExperimentData:
             for key in self.source.text_features:
                 if key in self.config.data.text.extra_text_features:
                     keys += [f"{key}_token_ids", f"{key}_padding_mask"]
+        if self.config.task.label_feature:
+            keys.append(self.config.task.label_feature)
         return keys

@@ -1,4 +1,5 @@
-"""Downstream tasks: `finetune` a pretrained backbone on a task, `evaluate_generation` it.
+"""Downstream tasks: `finetune` a pretrained backbone on a task; evaluate generation and
+classification.
 
 A task is a config section (`task`), a head and a loss (`mmlm.tasks`); training is the one
 trainer through `train_backbone`, exactly as pretraining.
@@ -11,6 +12,7 @@ import numpy as np
 
 from mmlm.backend import tf
 from mmlm.config import ConfigError, TaskKind
+from mmlm.evaluation.classification import classification_report
 from mmlm.evaluation.ngram import KneserNeyLanguageModel
 from mmlm.evaluation.perplexity import PerplexityAccumulator
 from mmlm.evaluation.text_metrics import (
@@ -26,7 +28,7 @@ from mmlm.experiments.generate import generator_for
 from mmlm.experiments.pretrain import train_backbone
 from mmlm.models.builder import build_backbone
 from mmlm.models.multimodal_backbone import ENCODER_INPUTS
-from mmlm.tasks.builders import build_generation_task
+from mmlm.tasks.builders import build_generation_task, build_task
 from mmlm.tasks.generation_task import target_keys
 
 _SHOWN_EXAMPLES = 8
@@ -37,24 +39,41 @@ def finetune(config, workdir, init_from, log=print):
     """Fine-tunes the backbone pretrained in `init_from` on `config.task` (resumes `workdir`).
 
     The backbone is rebuilt from `config.model` under the run's precision policy and given the
-    pretrained weights (so the model sections of both configs must agree).
+    pretrained weights (so the model sections of both configs must agree). A classification
+    head is saved beside the backbone (`workdir/model/task.weights.h5`).
 
     Returns:
         (task, history); the fine-tuned backbone is saved to `workdir/model/backbone.keras`.
     """
-    if config.task.kind is not TaskKind.GENERATION:
+    if config.task.kind is TaskKind.PRETRAINING:
         raise ConfigError(
-            f"mmlm finetune trains a task: set task.kind (got {config.task.kind.value!r}; "
-            "pretraining runs use `mmlm pretrain`)"
+            "mmlm finetune trains a task: set task.kind to generation or classification "
+            "(pretraining runs use `mmlm pretrain`)"
         )
     pretrained = load_backbone(init_from)
 
     def make_task(data):
         backbone = build_backbone(config, data.vocabulary_size)
         _copy_weights(pretrained, backbone, init_from)
-        return build_generation_task(config, backbone)
+        return build_task(config, backbone)
 
-    return train_backbone(config, workdir, make_task, log=log)
+    task, history = train_backbone(config, workdir, make_task, log=log)
+    if config.task.kind is TaskKind.CLASSIFICATION:
+        task.save_weights(task_weights_path(workdir))
+    return task, history
+
+
+def task_weights_path(workdir):
+    return os.path.join(workdir, "model", "task.weights.h5")
+
+
+def load_task(config, workdir, data):
+    """The fine-tuned task of `workdir` (backbone, and for classification its head)."""
+    task = build_task(config, load_backbone(workdir))
+    if config.task.kind is TaskKind.CLASSIFICATION:
+        task(next(iter(data.dataset("test", masks=False, training=False))))  # builds the head
+        task.load_weights(task_weights_path(workdir))
+    return task
 
 
 def _copy_weights(source, target, init_from):
@@ -140,11 +159,7 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
             for name, want in (("seen", False), ("heldout", True))
         }
     log(format_generation_table(metrics))
-    if json_path:
-        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
-        with open(json_path, "w", encoding="utf-8") as f:
-            json.dump(metrics, f, indent=2, ensure_ascii=False)
-        log(f"metrics written to {json_path}")
+    _write_json(metrics, json_path, log)
     return metrics
 
 
@@ -242,3 +257,75 @@ def format_generation_table(metrics):
 def _normalize(text):
     """What the tokenizer keeps of a reference: lowercase, single spaces."""
     return " ".join(text.lower().split())
+
+
+def evaluate_classification(config, workdir, split="test", json_path=None, log=print):
+    """Accuracy, macro and per-class precision/recall/F1 and the confusion matrix (also as a
+    PNG beside the JSON, or in `workdir`) of a fine-tuned classification task on `split`."""
+    data = ExperimentData(config)
+    task = load_task(config, workdir, data)
+    predict = tf.function(lambda batch: tf.argmax(task(batch, training=False), axis=-1))
+    labels, predictions = [], []
+    for batch in data.dataset(split, masks=False, training=False):
+        batch_labels, weights = task.labels(batch)
+        keep = weights.numpy() > 0
+        labels += list(batch_labels.numpy()[keep])
+        predictions += list(predict(batch).numpy()[keep])
+    names = data.source.label_names(config.task.label_feature)
+    report = classification_report(labels, predictions, config.task.num_classes, names)
+    metrics = {
+        "split": split,
+        "workdir": os.path.abspath(workdir),
+        "modality": config.task.modality,
+        "label": f"{config.task.label_feature}[{config.task.label_index}]",
+        **report,
+    }
+    plot_path = os.path.splitext(json_path or os.path.join(workdir, "metrics"))[0]
+    metrics["confusion_matrix_png"] = _plot_confusion(
+        report["confusion_matrix"], names, plot_path + "_confusion.png"
+    )
+    log(
+        f"{split} split, {report['num_examples']} examples, {metrics['label']} from "
+        f"{metrics['modality']}: accuracy {report['accuracy']:.4f}, macro F1 "
+        f"{report['macro_f1']:.4f} (precision {report['macro_precision']:.4f}, recall "
+        f"{report['macro_recall']:.4f})"
+    )
+    for name, row in report["per_class"].items():
+        log(
+            f"  {name:14s} P {row['precision']:.3f} R {row['recall']:.3f} F1 {row['f1']:.3f} "
+            f"(n={row['support']})"
+        )
+    _write_json(metrics, json_path, log)
+    return metrics
+
+
+def _plot_confusion(matrix, names, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(6, 5))
+    image = axes.imshow(np.array(matrix), cmap="Blues")
+    ticks = range(len(matrix))
+    axes.set_xticks(ticks, names or list(ticks), rotation=45, ha="right")
+    axes.set_yticks(ticks, names or list(ticks))
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            axes.text(j, i, str(count), ha="center", va="center", fontsize=7)
+    figure.colorbar(image)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return path
+
+
+def _write_json(metrics, json_path, log):
+    if json_path:
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump(metrics, f, indent=2, ensure_ascii=False)
+        log(f"metrics written to {json_path}")

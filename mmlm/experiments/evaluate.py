@@ -13,15 +13,19 @@ from mmlm.experiments.data import ExperimentData
 def evaluate(config, workdir, split="test", json_path=None, log=print):
     """Retrieval R@1/5/10 in every direction (all, seen, held-out), zero-shot attributes and
     caption perplexity of the backbone trained in `workdir`, on `split`; a fine-tuned
-    generation task (`task.kind`) is scored by `evaluate_generation` instead.
+    task (`task.kind`) is scored by `downstream.evaluate_generation` / `evaluate_classification`.
 
     Returns:
         The metrics dict (also written to `json_path` when given, and printed as a table).
     """
-    if config.task.kind is TaskKind.GENERATION:
-        from mmlm.experiments.downstream import evaluate_generation
+    if config.task.kind is not TaskKind.PRETRAINING:
+        from mmlm.experiments import downstream
 
-        return evaluate_generation(config, workdir, split, json_path, log=log)
+        evaluate_task = {
+            TaskKind.GENERATION: downstream.evaluate_generation,
+            TaskKind.CLASSIFICATION: downstream.evaluate_classification,
+        }[config.task.kind]
+        return evaluate_task(config, workdir, split, json_path, log=log)
     data = ExperimentData(config)
     backbone = load_backbone(workdir)
     prompts = None

@@ -1,6 +1,7 @@
 """Config → task constructor arguments (configs stop here)."""
 
 from mmlm.models.builder import build_backbone
+from mmlm.tasks.classification_task import ClassificationTask
 from mmlm.tasks.distillation_task import DistillationTask
 from mmlm.tasks.generation_task import GenerationTask
 from mmlm.tasks.pretraining_task import PretrainingTask
@@ -85,3 +86,23 @@ def build_generation_task(config, backbone):
         clip_global_norm=config.trainer.clip_global_norm,
         name="generation_task",
     )
+
+
+def build_task(config, backbone):
+    """The downstream task of `config.task` (generation or classification) around `backbone`."""
+    from mmlm.config import TaskKind
+
+    if config.task.kind is TaskKind.CLASSIFICATION:
+        t = config.task
+        return ClassificationTask(
+            backbone,
+            modality=t.modality,
+            num_classes=t.num_classes,
+            label_feature=t.label_feature,
+            label_index=t.label_index,
+            dropout=config.model.dropout,
+            accumulation_steps=config.trainer.accumulation_steps,
+            clip_global_norm=config.trainer.clip_global_norm,
+            name="classification_task",
+        )
+    return build_generation_task(config, backbone)

@@ -1,9 +1,9 @@
 """Text generation fine-tuning: captioning, speech recognition, translation, answering."""
 
-from mmlm.backend import keras, register, tf
+from mmlm.backend import register, tf
 from mmlm.models.multimodal_backbone import ENCODER_INPUTS
 from mmlm.objectives import causal_lm_loss, shift_for_causal_lm
-from mmlm.training.task import Task
+from mmlm.tasks.backbone_task import BackboneTask
 
 
 def target_keys(target_text):
@@ -14,7 +14,7 @@ def target_keys(target_text):
 
 
 @register
-class GenerationTask(Task):
+class GenerationTask(BackboneTask):
     """The decoder learns to write a text conditioned on the fusion of other inputs.
 
     - captioning: `conditioning=("image",)`, target "text";
@@ -106,16 +106,9 @@ class GenerationTask(Task):
         config = super().get_config()
         config.update(
             {
-                "backbone": keras.saving.serialize_keras_object(self.backbone),
                 "conditioning": list(self.conditioning),
                 "source_text": self.source_text,
                 "target_text": self.target_text,
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)

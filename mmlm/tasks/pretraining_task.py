@@ -14,7 +14,7 @@ from mmlm.objectives import (
     patchify_spectrogram,
     shift_for_causal_lm,
 )
-from mmlm.training.task import Task
+from mmlm.tasks.backbone_task import BackboneTask
 
 LOSS_TERMS = ("contrastive", "masked_lm", "masked_image", "masked_audio", "captioning")
 
@@ -55,7 +55,7 @@ def captioning_targets(batch, modalities):
 
 
 @register
-class PretrainingTask(Task):
+class PretrainingTask(BackboneTask):
     """The multimodal backbone trained with a weighted sum of self-supervised objectives.
 
     - `contrastive`: symmetric InfoNCE for every pair of present modalities (mean over pairs),
@@ -260,7 +260,6 @@ class PretrainingTask(Task):
         config = super().get_config()
         config.update(
             {
-                "backbone": keras.saving.serialize_keras_object(self.backbone),
                 "loss_weights": self.requested_loss_weights,
                 "initial_temperature": self.initial_temperature,
                 "max_logit_scale": self.max_logit_scale,
@@ -268,9 +267,3 @@ class PretrainingTask(Task):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)

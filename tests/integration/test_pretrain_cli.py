@@ -103,25 +103,34 @@ def test_pretrain_evaluate_and_tensorboard(pretrained, tmp_path, capsys):
     assert main(["generate", "--workdir", workdir, "--image", os.devnull]) == 2
 
 
-@pytest.mark.parametrize("task", ["captioning", "translation"])
-def test_finetune_and_evaluate_a_generation_task(pretrained, task, tmp_path, capsys):
+@pytest.mark.parametrize("task", ["captioning", "translation", "colour_from_speech"])
+def test_finetune_and_evaluate_a_task(pretrained, task, tmp_path, capsys):
     pretrain_dir, common, _ = pretrained
     common = ["--config", os.path.join(CONFIGS, f"{task}.py") + ":smoke", *common[2:]]
     workdir = str(tmp_path / task)
     args = ["finetune", *common, "--workdir", workdir, "--init-from", pretrain_dir]
     assert main(args) == 0
-    assert "generation_loss" in capsys.readouterr().out
     metrics_path = str(tmp_path / "metrics.json")
     assert main(["evaluate", *common, "--workdir", workdir, "--json", metrics_path]) == 0
-    assert "BLEU-4" in capsys.readouterr().out
+    printed = capsys.readouterr().out
     with open(metrics_path) as f:
         metrics = json.load(f)
-    assert metrics["num_examples"] == 16
-    for key in ("bleu4", "cider", "wer", "exact_match", "perplexity"):
-        assert np.isfinite(metrics[key]) and metrics[key] >= 0.0, key
-    assert metrics["sacrebleu"]["bleu_signature"].startswith("nrefs:1")
-    assert metrics["task"]["target_text"] == ("text_es" if task == "translation" else "text")
-    assert len(metrics["examples"]) == 8
+    if task == "colour_from_speech":
+        assert "classification_loss" in printed and "macro F1" in printed
+        assert metrics["num_examples"] == 16
+        assert 0.0 <= metrics["accuracy"] <= 1.0 and len(metrics["per_class"]) == 8
+        assert "red" in metrics["per_class"]
+        assert os.path.getsize(metrics["confusion_matrix_png"]) > 1000
+    else:
+        assert "generation_loss" in printed and "BLEU-4" in printed
+        assert metrics["num_examples"] == 16
+        for key in ("bleu4", "cider", "wer", "exact_match", "perplexity"):
+            assert np.isfinite(metrics[key]) and metrics[key] >= 0.0, key
+        assert metrics["sacrebleu"]["bleu_signature"].startswith("nrefs:1")
+        target = "text_es" if task == "translation" else "text"
+        assert metrics["task"]["target_text"] == target
+        assert len(metrics["examples"]) == 8
+        assert metrics["baselines"]["ngram_perplexity"] > 1.0
     # A pretraining config is not a task.
     assert main(["finetune", "--config", CONFIG, *common[2:], "--workdir", str(tmp_path / "x"),
                  "--init-from", pretrain_dir]) == 2  # fmt: skip

@@ -87,5 +87,12 @@ class ScenesSource(Source):
             )
         return out
 
+    def label_names(self, feature):
+        """Names of `object_<field>` ids (e.g. the colours of `object_color`)."""
+        field = feature.removeprefix("object_")
+        if feature.startswith("object_") and field in OBJECT_FIELDS:
+            return list(self.builder.info.features["objects"][field].names)
+        return None
+
     def heldout_combos(self):
         return [tuple(c) for c in self.builder.info.metadata["heldout_combos"]]

@@ -94,6 +94,10 @@ class Source:
         )
         return dataset.map(self.standardize, num_parallel_calls=tf.data.AUTOTUNE)
 
+    def label_names(self, feature):
+        """Class names of an int label feature, or None when the source does not know them."""
+        return None
+
     def vocabulary_texts(self, split="train"):
         """Scalar strings that train the WordPiece vocabulary: every text feature of `split`."""
         dataset = self.load(split)
