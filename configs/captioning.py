@@ -1,8 +1,10 @@
 """Scene captioning from images: the decoder writes the caption of a scene's picture.
 
     mmlm pretrain --config configs/scenes.py --workdir runs/scenes       # the backbone, first
-    mmlm finetune --config configs/captioning.py --init-from runs/scenes --workdir runs/captioning
-    mmlm evaluate --config configs/captioning.py --workdir runs/captioning --json runs/captioning/metrics.json
+    mmlm finetune --config configs/captioning.py --init-from runs/scenes \
+        --workdir runs/captioning
+    mmlm evaluate --config configs/captioning.py --workdir runs/captioning \
+        --json runs/captioning/metrics.json
 
 Model and data are those of `configs/scenes.py` (see its `finetuning_config`).
 """

@@ -2,8 +2,10 @@
 from the audio encoder alone (8 colours).
 
     mmlm pretrain --config configs/scenes.py --workdir runs/scenes       # the backbone, first
-    mmlm finetune --config configs/colour_from_speech.py --init-from runs/scenes --workdir runs/colour_from_speech
-    mmlm evaluate --config configs/colour_from_speech.py --workdir runs/colour_from_speech --json runs/colour_from_speech/metrics.json
+    mmlm finetune --config configs/colour_from_speech.py --init-from runs/scenes \
+        --workdir runs/colour_from_speech
+    mmlm evaluate --config configs/colour_from_speech.py --workdir runs/colour_from_speech \
+        --json runs/colour_from_speech/metrics.json
 
 Model and data are those of `configs/scenes.py` (see its `finetuning_config`).
 """

@@ -2,7 +2,8 @@
 
     mmlm data generate --config configs/scenes.py
     mmlm pretrain --config configs/scenes.py --workdir runs/scenes
-    mmlm evaluate --config configs/scenes.py --workdir runs/scenes --json runs/scenes/metrics.json
+    mmlm evaluate --config configs/scenes.py --workdir runs/scenes \
+        --json runs/scenes/metrics.json
     ... --config configs/scenes.py:smoke     # tiny data and steps, for tests and laptops
 
 The tiny model pretrains in about ten minutes on 2 CPU cores (mixed bfloat16). Masked

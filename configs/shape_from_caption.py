@@ -2,8 +2,10 @@
 (text encoder; circle, rectangle, triangle, digit).
 
     mmlm pretrain --config configs/scenes.py --workdir runs/scenes       # the backbone, first
-    mmlm finetune --config configs/shape_from_caption.py --init-from runs/scenes --workdir runs/shape_from_caption
-    mmlm evaluate --config configs/shape_from_caption.py --workdir runs/shape_from_caption --json runs/shape_from_caption/metrics.json
+    mmlm finetune --config configs/shape_from_caption.py --init-from runs/scenes \
+        --workdir runs/shape_from_caption
+    mmlm evaluate --config configs/shape_from_caption.py --workdir runs/shape_from_caption \
+        --json runs/shape_from_caption/metrics.json
 
 Model and data are those of `configs/scenes.py` (see its `finetuning_config`).
 """

@@ -1,8 +1,10 @@
 """Speech recognition on the scenes: the decoder writes what the spoken caption says.
 
     mmlm pretrain --config configs/scenes.py --workdir runs/scenes       # the backbone, first
-    mmlm finetune --config configs/speech_recognition.py --init-from runs/scenes --workdir runs/speech_recognition
-    mmlm evaluate --config configs/speech_recognition.py --workdir runs/speech_recognition --json runs/speech_recognition/metrics.json
+    mmlm finetune --config configs/speech_recognition.py --init-from runs/scenes \
+        --workdir runs/speech_recognition
+    mmlm evaluate --config configs/speech_recognition.py --workdir runs/speech_recognition \
+        --json runs/speech_recognition/metrics.json
 
 Model and data are those of `configs/scenes.py` (see its `finetuning_config`).
 """

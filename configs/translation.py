@@ -3,8 +3,10 @@ references; a few Spanish captions exceed the 32-token text length and are trunc
 training, not in the references).
 
     mmlm pretrain --config configs/scenes.py --workdir runs/scenes       # the backbone, first
-    mmlm finetune --config configs/translation.py --init-from runs/scenes --workdir runs/translation
-    mmlm evaluate --config configs/translation.py --workdir runs/translation --json runs/translation/metrics.json
+    mmlm finetune --config configs/translation.py --init-from runs/scenes \
+        --workdir runs/translation
+    mmlm evaluate --config configs/translation.py --workdir runs/translation \
+        --json runs/translation/metrics.json
 
 Model and data are those of `configs/scenes.py` (see its `finetuning_config`).
 """

@@ -1,5 +1,6 @@
 """Where a run directory keeps what it produced."""
 
+import json
 import os
 
 from mmlm.backend import keras
@@ -37,3 +38,12 @@ def load_backbone(workdir):
     import mmlm.models  # noqa: F401  (registers the classes the file names)
 
     return keras.models.load_model(require_backbone(workdir), compile=False)
+
+
+def write_json(metrics, json_path, log):
+    """Writes `metrics` as JSON to `json_path` (if given) and says so."""
+    if json_path:
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump(metrics, f, indent=2, ensure_ascii=False)
+        log(f"metrics written to {json_path}")

@@ -1,29 +1,29 @@
 """`evaluate(config, workdir)`: a trained run's metrics on a split, as a dict and JSON."""
 
-import json
 import os
 
 from mmlm.config import DataSource, TaskKind
 from mmlm.evaluation.evaluator import evaluate_backbone, scene_attribute_prompts
 from mmlm.evaluation.report import format_table
-from mmlm.experiments.artifacts import load_backbone
+from mmlm.experiments.artifacts import load_backbone, write_json
 from mmlm.experiments.data import ExperimentData
 
 
 def evaluate(config, workdir, split="test", json_path=None, log=print):
     """Retrieval R@1/5/10 in every direction (all, seen, held-out), zero-shot attributes and
     caption perplexity of the backbone trained in `workdir`, on `split`; a fine-tuned
-    task (`task.kind`) is scored by `downstream.evaluate_generation` / `evaluate_classification`.
+    task (`task.kind`) is scored by `evaluate_generation` / `evaluate_classification`.
 
     Returns:
         The metrics dict (also written to `json_path` when given, and printed as a table).
     """
     if config.task.kind is not TaskKind.PRETRAINING:
-        from mmlm.experiments import downstream
+        from mmlm.experiments.evaluate_classification import evaluate_classification
+        from mmlm.experiments.evaluate_generation import evaluate_generation
 
         evaluate_task = {
-            TaskKind.GENERATION: downstream.evaluate_generation,
-            TaskKind.CLASSIFICATION: downstream.evaluate_classification,
+            TaskKind.GENERATION: evaluate_generation,
+            TaskKind.CLASSIFICATION: evaluate_classification,
         }[config.task.kind]
         return evaluate_task(config, workdir, split, json_path, log=log)
     data = ExperimentData(config)
@@ -43,9 +43,5 @@ def evaluate(config, workdir, split="test", json_path=None, log=print):
     )
     metrics = {"split": split, "workdir": os.path.abspath(workdir), **metrics}
     log(format_table(metrics))
-    if json_path:
-        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
-        with open(json_path, "w", encoding="utf-8") as f:
-            json.dump(metrics, f, indent=2)
-        log(f"metrics written to {json_path}")
+    write_json(metrics, json_path, log)
     return metrics

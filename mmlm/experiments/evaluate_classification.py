@@ -1,0 +1,75 @@
+"""`evaluate_classification`: a fine-tuned classifier's report and confusion matrix."""
+
+import os
+
+import numpy as np
+
+from mmlm.backend import tf
+from mmlm.evaluation.classification import classification_report
+from mmlm.experiments.artifacts import write_json
+from mmlm.experiments.data import ExperimentData
+from mmlm.experiments.downstream import load_task
+
+
+def evaluate_classification(config, workdir, split="test", json_path=None, log=print):
+    """Accuracy, macro and per-class precision/recall/F1 and the confusion matrix (also as a
+    PNG beside the JSON, or in `workdir`) of a fine-tuned classification task on `split`."""
+    data = ExperimentData(config)
+    task = load_task(config, workdir, data)
+    predict = tf.function(lambda batch: tf.argmax(task(batch, training=False), axis=-1))
+    labels, predictions = [], []
+    for batch in data.dataset(split, masks=False, training=False):
+        batch_labels, weights = task.labels(batch)
+        keep = weights.numpy() > 0
+        labels += list(batch_labels.numpy()[keep])
+        predictions += list(predict(batch).numpy()[keep])
+    names = data.source.label_names(config.task.label_feature)
+    report = classification_report(labels, predictions, config.task.num_classes, names)
+    metrics = {
+        "split": split,
+        "workdir": os.path.abspath(workdir),
+        "modality": config.task.modality,
+        "label": f"{config.task.label_feature}[{config.task.label_index}]",
+        **report,
+    }
+    plot_path = os.path.splitext(json_path or os.path.join(workdir, "metrics"))[0]
+    metrics["confusion_matrix_png"] = _plot_confusion(
+        report["confusion_matrix"], names, plot_path + "_confusion.png"
+    )
+    log(
+        f"{split} split, {report['num_examples']} examples, {metrics['label']} from "
+        f"{metrics['modality']}: accuracy {report['accuracy']:.4f}, macro F1 "
+        f"{report['macro_f1']:.4f} (precision {report['macro_precision']:.4f}, recall "
+        f"{report['macro_recall']:.4f})"
+    )
+    for name, row in report["per_class"].items():
+        log(
+            f"  {name:14s} P {row['precision']:.3f} R {row['recall']:.3f} F1 {row['f1']:.3f} "
+            f"(n={row['support']})"
+        )
+    write_json(metrics, json_path, log)
+    return metrics
+
+
+def _plot_confusion(matrix, names, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(6, 5))
+    image = axes.imshow(np.array(matrix), cmap="Blues")
+    ticks = range(len(matrix))
+    axes.set_xticks(ticks, names or list(ticks), rotation=45, ha="right")
+    axes.set_yticks(ticks, names or list(ticks))
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            axes.text(j, i, str(count), ha="center", va="center", fontsize=7)
+    figure.colorbar(image)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return path

@@ -1,0 +1,190 @@
+"""`evaluate_generation`: decode every example of a split, score it, and score two baselines."""
+
+import os
+
+import numpy as np
+
+from mmlm.backend import tf
+from mmlm.evaluation.ngram import KneserNeyLanguageModel
+from mmlm.evaluation.perplexity import PerplexityAccumulator
+from mmlm.evaluation.text_metrics import (
+    cider,
+    corpus_bleu,
+    exact_match,
+    sacrebleu_report,
+    word_error_rate,
+)
+from mmlm.experiments.artifacts import load_backbone, write_json
+from mmlm.experiments.data import ExperimentData
+from mmlm.experiments.generate import generator_for
+from mmlm.models.multimodal_backbone import ENCODER_INPUTS
+from mmlm.tasks.builders import build_generation_task
+from mmlm.tasks.generation_task import target_keys
+
+_SHOWN_EXAMPLES = 8
+NGRAM_ORDER = 4
+
+
+def evaluate_generation(config, workdir, split="test", json_path=None, log=print):
+    """Generates the target text of every `split` example and scores it.
+
+    Metrics: corpus BLEU-4 (keras-nlp, 0-100), CIDEr-D, exact match, word error rate,
+    sacrebleu's BLEU and chrF with their signatures, the decoder's teacher-forced perplexity
+    of the references; BLEU-4 also for the seen and held-out subsets when the data has them.
+
+    Returns:
+        The metrics dict (also written to `json_path` and printed).
+    """
+    data = ExperimentData(config)
+    backbone = load_backbone(workdir)
+    text_preprocessor = data.text_preprocessor()
+    task = build_generation_task(config, backbone)
+    generator = generator_for(config, backbone, text_preprocessor)
+    generate = tf.function(lambda inputs: generator(inputs)["token_ids"])
+    target = config.task.target_text
+    hypotheses, references, heldout = [], [], []
+    perplexity = PerplexityAccumulator()
+    dataset = data.dataset(split, masks=False, training=False)
+    if config.task.eval_examples:
+        dataset = (
+            dataset.unbatch().take(config.task.eval_examples).batch(config.data.global_batch_size)
+        )
+    test_sequences = []
+    for batch in dataset:
+        test_sequences += _token_sequences(batch, target)
+        token_ids = generate(task.generator_inputs(batch))
+        hypotheses += [t.decode("utf-8") for t in text_preprocessor.detokenize(token_ids).numpy()]
+        references += [_normalize(t.decode("utf-8")) for t in batch[target].numpy()]
+        if "heldout" in batch:
+            heldout += list(batch["heldout"].numpy())
+        logits = backbone(task.backbone_inputs(batch), training=False)["decoder_logits"]
+        labels, weights = task.target_labels(batch)
+        cross_entropy = tf.keras.losses.sparse_categorical_crossentropy(
+            labels, logits, from_logits=True
+        )
+        perplexity.update(tf.reduce_sum(cross_entropy * weights), tf.reduce_sum(weights))
+    metrics = {
+        "split": split,
+        "workdir": os.path.abspath(workdir),
+        "task": {k: getattr(config.task, k) for k in ("source_text", "target_text")},
+        "conditioning": list(config.task.conditioning),
+        "strategy": config.generation.strategy.value,
+        "num_examples": len(references),
+        **text_scores(hypotheses, references),
+        "perplexity": perplexity.result(),
+        "examples": [
+            {"reference": r, "generated": h}
+            for r, h in zip(references[:_SHOWN_EXAMPLES], hypotheses[:_SHOWN_EXAMPLES])
+        ],
+    }
+    metrics["baselines"] = generation_baselines(
+        config, data, backbone, task, dataset, references, test_sequences
+    )
+    if heldout and 0 < sum(heldout) < len(heldout):
+        mask = np.array(heldout, bool)
+        metrics["subsets"] = {
+            name: text_scores(
+                [h for h, m in zip(hypotheses, mask) if m == want],
+                [r for r, m in zip(references, mask) if m == want],
+            )
+            for name, want in (("seen", False), ("heldout", True))
+        }
+    log(format_generation_table(metrics))
+    write_json(metrics, json_path, log)
+    return metrics
+
+
+def generation_baselines(config, data, backbone, task, test_dataset, references, test_sequences):
+    """What the model must beat, from the train split alone.
+
+    - `nearest_neighbour`: the target text of the train example whose conditioning input (the
+      first conditioning modality, else the source text) is nearest in the backbone's
+      embedding space, scored like the model's outputs;
+    - `ngram_perplexity`: a Kneser-Ney `NGRAM_ORDER`-gram model of the train targets, on the
+      same tokens as the decoder's perplexity (unconditional: it never sees the input).
+    """
+    target = config.task.target_text
+    modality = (config.task.conditioning or ("text",))[0]
+    embed = backbone.embedding_model(modality)
+    train = data.dataset("train", masks=False, training=False)
+    train_embeddings, train_targets, train_sequences = [], [], []
+    for batch in train:
+        train_embeddings.append(embed(_embedding_inputs(task, batch, modality)).numpy())
+        train_targets += [_normalize(t.decode("utf-8")) for t in batch[target].numpy()]
+        train_sequences += _token_sequences(batch, target)
+    test_embeddings = np.concatenate(
+        [embed(_embedding_inputs(task, b, modality)).numpy() for b in test_dataset]
+    )
+    nearest = np.argmax(test_embeddings @ np.concatenate(train_embeddings).T, axis=1)
+    language_model = KneserNeyLanguageModel(NGRAM_ORDER, data.vocabulary_size)
+    language_model.fit(train_sequences)
+    return {
+        "nearest_neighbour": {
+            "from": modality,
+            **text_scores([train_targets[i] for i in nearest], references),
+        },
+        "ngram_order": NGRAM_ORDER,
+        "ngram_perplexity": language_model.perplexity(test_sequences),
+    }
+
+
+def _embedding_inputs(task, batch, modality):
+    inputs = task.generator_inputs(batch)
+    return {name: inputs[name] for name in ENCODER_INPUTS[modality]}
+
+
+def _token_sequences(batch, feature):
+    """Each row's token ids from the start token to the end token (what the decoder predicts)."""
+    ids, mask = (batch[key].numpy() for key in target_keys(feature))
+    return [row[m].tolist() for row, m in zip(ids, mask.astype(bool))]
+
+
+def text_scores(hypotheses, references):
+    """BLEU-4, CIDEr-D, exact match, WER and sacrebleu's BLEU/chrF of generated texts."""
+    return {
+        "bleu4": corpus_bleu(hypotheses, references),
+        "cider": cider(hypotheses, references),
+        "exact_match": exact_match(hypotheses, references),
+        "wer": word_error_rate(hypotheses, references),
+        "sacrebleu": sacrebleu_report(hypotheses, references),
+    }
+
+
+def format_generation_table(metrics):
+    """The printed summary of `evaluate_generation`'s metrics."""
+    inputs = metrics["conditioning"] + [metrics["task"]["source_text"]]
+    lines = [
+        f"{metrics['split']} split, {metrics['num_examples']} examples, "
+        f"{metrics['strategy']} decoding, conditioned on {', '.join(i for i in inputs if i)} "
+        f"→ {metrics['task']['target_text']}",
+        f"{'subset':10s} {'BLEU-4':>7s} {'CIDEr':>6s} {'chrF':>6s} {'WER':>6s} {'exact':>6s}",
+    ]
+    rows = [("all", metrics)] + list(metrics.get("subsets", {}).items())
+    for name, m in rows:
+        lines.append(
+            f"{name:10s} {m['bleu4']:7.2f} {m['cider']:6.3f} {m['sacrebleu']['chrf']:6.2f} "
+            f"{m['wer']:6.3f} {m['exact_match']:6.3f}"
+        )
+    b = metrics["baselines"]
+    nn = b["nearest_neighbour"]
+    lines.append(
+        f"{'NN (' + nn['from'] + ')':10s} {nn['bleu4']:7.2f} {nn['cider']:6.3f} "
+        f"{nn['sacrebleu']['chrf']:6.2f} {nn['wer']:6.3f} {nn['exact_match']:6.3f}   "
+        "← baseline: the nearest train example's text"
+    )
+    lines.append(
+        f"perplexity of the references: decoder {metrics['perplexity']:.3f}, "
+        f"{b['ngram_order']}-gram Kneser-Ney (no input) {b['ngram_perplexity']:.3f}"
+    )
+    lines.append(
+        f"sacreBLEU {metrics['sacrebleu']['bleu']:.2f} ({metrics['sacrebleu']['bleu_signature']})"
+    )
+    for example in metrics["examples"][:3]:
+        lines.append(f"  reference: {example['reference']}")
+        lines.append(f"  generated: {example['generated']}")
+    return "\n".join(lines)
+
+
+def _normalize(text):
+    """What the tokenizer keeps of a reference: lowercase, single spaces."""
+    return " ".join(text.lower().split())
