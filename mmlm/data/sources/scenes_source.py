@@ -59,7 +59,11 @@ class ScenesSource(Source):
         )
         super().__init__(f"scenes-{config.name}", builder)
         self.speech_languages = tuple(speech_languages)
-        self.text_features = ("text", "text_es")
+        # Question/answer pairs are derived from each scene's structure (`question_answer`).
+        # Only the captions train the vocabulary: questions are tokenized with it (WordPiece
+        # falls back to sub-words), so adding them changed no vocabulary.
+        self.text_features = ("text", "text_es", "question", "answer")
+        self.vocabulary_features = ("text", "text_es")
         self.modalities = (
             ("text", "image", "audio") if "en" in speech_languages else ("text", "image")
         )
@@ -79,6 +83,7 @@ class ScenesSource(Source):
             out[f"{modality}_present"] = tf.constant(True)
         if "en" not in self.speech_languages:
             out["audio"], out["audio_present"] = tf.zeros((0,), tf.int16), tf.constant(False)
+        out["question"], out["answer"] = self.question_answer(example)
         for field in OBJECT_FIELDS:
             values = tf.cast(example["objects"][field], tf.int32)[:MAX_OBJECTS]
             padding = MAX_OBJECTS - tf.shape(values)[0]
@@ -86,6 +91,36 @@ class ScenesSource(Source):
                 tf.pad(values, [[0, padding]], constant_values=-1), (MAX_OBJECTS,)
             )
         return out
+
+    def question_answer(self, example):
+        """A question about the scene and its answer, chosen by a hash of the caption.
+
+        One of: "what colour is the <shape> in the <position> corner" → colour; "where is the
+        <colour> <shape>" → position ("top left", ...); "how many objects are there" → "one"
+        or "two". The object asked about is also chosen by the hash.
+        """
+        objects = example["objects"]
+        count = tf.shape(objects["color"])[0]
+        bucket = tf.strings.to_hash_bucket_fast(example["text"], 6)
+        index = tf.cast(bucket // 3, tf.int32) % count
+
+        def name(field):
+            names = self.builder.info.features["objects"][field].names
+            table = tf.constant([n.replace("_", " ") for n in names])
+            return tf.gather(table, tf.cast(objects[field][index], tf.int32))
+
+        colour, shape, position = name("color"), name("shape"), name("position")
+        questions = tf.stack(
+            [
+                tf.strings.join(["what colour is the ", shape, " in the ", position, " corner"]),
+                tf.strings.join(["where is the ", colour, " ", shape]),
+                tf.constant("how many objects are there"),
+            ]
+        )
+        counts = tf.constant(["zero", "one", "two"])
+        answers = tf.stack([colour, position, tf.gather(counts, tf.minimum(count, 2))])
+        kind = bucket % 3
+        return questions[kind], answers[kind]
 
     def label_names(self, feature):
         """Names of `object_<field>` ids (e.g. the colours of `object_color`)."""

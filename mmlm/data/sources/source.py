@@ -48,6 +48,8 @@ class Source:
     modalities = MODALITY_KEYS
     # Text features tokenized with the shared vocabulary (e.g. ("text", "text_es")).
     text_features = ("text",)
+    # Text features that train the vocabulary (None: all of `text_features`).
+    vocabulary_features = None
 
     def prepare(self):
         """Makes the data available in `data_dir` (generates it when the source can)."""
@@ -102,7 +104,7 @@ class Source:
         """Scalar strings that train the WordPiece vocabulary: every text feature of `split`."""
         dataset = self.load(split)
         texts = None
-        for key in self.text_features:
+        for key in self.vocabulary_features or self.text_features:
             column = dataset.map(lambda ex, key=key: ex[key]).filter(
                 lambda t: tf.strings.length(t) > 0
             )
