@@ -103,7 +103,9 @@ def test_pretrain_evaluate_and_tensorboard(pretrained, tmp_path, capsys):
     assert main(["generate", "--workdir", workdir, "--image", os.devnull]) == 2
 
 
-@pytest.mark.parametrize("task", ["captioning", "translation", "colour_from_speech"])
+@pytest.mark.parametrize(
+    "task", ["captioning", "translation", "question_answering", "colour_from_speech"]
+)
 def test_finetune_and_evaluate_a_task(pretrained, task, tmp_path, capsys):
     pretrain_dir, common, _ = pretrained
     common = ["--config", os.path.join(CONFIGS, f"{task}.py") + ":smoke", *common[2:]]
@@ -127,8 +129,8 @@ def test_finetune_and_evaluate_a_task(pretrained, task, tmp_path, capsys):
         for key in ("bleu4", "cider", "wer", "exact_match", "perplexity"):
             assert np.isfinite(metrics[key]) and metrics[key] >= 0.0, key
         assert metrics["sacrebleu"]["bleu_signature"].startswith("nrefs:1")
-        target = "text_es" if task == "translation" else "text"
-        assert metrics["task"]["target_text"] == target
+        targets = {"translation": "text_es", "question_answering": "answer"}
+        assert metrics["task"]["target_text"] == targets.get(task, "text")
         assert len(metrics["examples"]) == 8
         assert metrics["baselines"]["ngram_perplexity"] > 1.0
     # A pretraining config is not a task.
