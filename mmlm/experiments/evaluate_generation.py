@@ -49,9 +49,13 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
         dataset = (
             dataset.unbatch().take(config.task.eval_examples).batch(config.data.global_batch_size)
         )
-    test_sequences = []
+    # What the baselines need of the test split, gathered in the same pass.
+    baseline_modality = (config.task.conditioning or ("text",))[0]
+    embed = backbone.embedding_model(baseline_modality)
+    test_sequences, test_embeddings = [], []
     for batch in dataset:
         test_sequences += _token_sequences(batch, target)
+        test_embeddings.append(embed(_embedding_inputs(task, batch, baseline_modality)).numpy())
         token_ids = generate(task.generator_inputs(batch))
         hypotheses += [t.decode("utf-8") for t in text_preprocessor.detokenize(token_ids).numpy()]
         references += [_normalize(t.decode("utf-8")) for t in batch[target].numpy()]
@@ -78,7 +82,13 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
         ],
     }
     metrics["baselines"] = generation_baselines(
-        config, data, backbone, task, dataset, references, test_sequences
+        config,
+        data,
+        task,
+        embed,
+        np.concatenate(test_embeddings),
+        references,
+        test_sequences,
     )
     if heldout and 0 < sum(heldout) < len(heldout):
         mask = np.array(heldout, bool)
@@ -94,27 +104,23 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
     return metrics
 
 
-def generation_baselines(config, data, backbone, task, test_dataset, references, test_sequences):
+def generation_baselines(config, data, task, embed, test_embeddings, references, test_sequences):
     """What the model must beat, from the train split alone.
 
     - `nearest_neighbour`: the target text of the train example whose conditioning input (the
       first conditioning modality, else the source text) is nearest in the backbone's
-      embedding space, scored like the model's outputs;
+      embedding space (`embed`, which gave `test_embeddings`), scored like the model's outputs;
     - `ngram_perplexity`: a Kneser-Ney `NGRAM_ORDER`-gram model of the train targets, on the
       same tokens as the decoder's perplexity (unconditional: it never sees the input).
     """
     target = config.task.target_text
     modality = (config.task.conditioning or ("text",))[0]
-    embed = backbone.embedding_model(modality)
     train = data.dataset("train", masks=False, training=False)
     train_embeddings, train_targets, train_sequences = [], [], []
     for batch in train:
         train_embeddings.append(embed(_embedding_inputs(task, batch, modality)).numpy())
         train_targets += [_normalize(t.decode("utf-8")) for t in batch[target].numpy()]
         train_sequences += _token_sequences(batch, target)
-    test_embeddings = np.concatenate(
-        [embed(_embedding_inputs(task, b, modality)).numpy() for b in test_dataset]
-    )
     nearest = np.argmax(test_embeddings @ np.concatenate(train_embeddings).T, axis=1)
     language_model = KneserNeyLanguageModel(NGRAM_ORDER, data.vocabulary_size)
     language_model.fit(train_sequences)

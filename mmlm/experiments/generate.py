@@ -21,9 +21,9 @@ class Generated:
     score: float | None = None
 
 
-def generator_for(config, backbone, text_preprocessor, generation=None):
-    """A `Generator` of `backbone` with `generation` (default: `config.generation`) settings."""
-    g = generation or config.generation
+def generator_for(config, backbone, text_preprocessor):
+    """A `Generator` of `backbone` with `config.generation`'s settings."""
+    g = config.generation
     return Generator(
         backbone,
         g.max_length or config.data.text.sequence_length,

@@ -121,7 +121,7 @@ class Generator:
         index = tf.reduce_min(lengths)
         if self.strategy == "beam":
             token_ids, scores = beam_search(
-                lambda p, c, i: next_logits(p, c, i),
+                next_logits,
                 buffer,
                 cache,
                 index,
@@ -132,7 +132,7 @@ class Generator:
             )
             return {"token_ids": self._pad_after_end(token_ids, lengths), "scores": scores}
         token_ids = self.sampler(
-            lambda p, c, i: (*_swap(next_logits(p, c, i)),),
+            lambda p, c, i: _swap(next_logits(p, c, i)),
             buffer,
             cache=cache,
             index=index,
