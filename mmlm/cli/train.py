@@ -1,4 +1,4 @@
-"""`mmlm pretrain`, `mmlm finetune` and `mmlm evaluate`."""
+"""`mmlm pretrain`, `mmlm finetune`, `mmlm evaluate` and `mmlm pseudo-label`."""
 
 from mmlm.cli import common
 
@@ -21,12 +21,15 @@ def add_parsers(subparsers):
         help="fine-tune a pretrained backbone on a task (resumes if WORKDIR has a checkpoint)",
         description=(
             "Trains the config's task (captioning, speech recognition, translation, ...) with "
-            "the one trainer, starting from the backbone pretrained in --init-from."
+            "the one trainer, starting from the backbone pretrained in --init-from (without "
+            "it, from random weights)."
         ),
     )
     common.add_config_arguments(finetune)
     finetune.add_argument(
-        "--init-from", required=True, help="the pretraining run directory (its backbone)"
+        "--init-from",
+        default=None,
+        help="the pretraining run directory (its backbone); omit to train from scratch",
     )
     finetune.set_defaults(run=run_finetune)
 
@@ -39,6 +42,23 @@ def add_parsers(subparsers):
     evaluate.add_argument("--split", default="test", help="split to evaluate (default: test)")
     evaluate.add_argument("--json", default=None, help="also write the metrics as JSON here")
     evaluate.set_defaults(run=run_evaluate)
+
+    pseudo = subparsers.add_parser(
+        "pseudo-label",
+        help="label the unlabelled training examples a fine-tuned classifier is sure of",
+        description=(
+            "Runs the classifier fine-tuned in WORKDIR (a config with task.num_labelled) over "
+            "the training examples outside its labelled subset and writes those predicted with "
+            "softmax probability >= --threshold to --out; fine-tune again with "
+            "--set task.pseudo_labels=OUT to train on them."
+        ),
+    )
+    common.add_trained_run_arguments(pseudo)
+    pseudo.add_argument("--out", required=True, help="pseudo-label JSON file to write")
+    pseudo.add_argument(
+        "--threshold", type=float, default=0.9, help="smallest kept confidence (default 0.9)"
+    )
+    pseudo.set_defaults(run=run_pseudo_label)
 
 
 def run_pretrain(args):
@@ -62,4 +82,12 @@ def run_evaluate(args):
 
     config, workdir = common.resolve(args)
     evaluate(config, workdir, split=args.split, json_path=args.json)
+    return 0
+
+
+def run_pseudo_label(args):
+    from mmlm.experiments.pseudo_label import pseudo_label
+
+    config, workdir = common.resolve_trained_run(args)
+    pseudo_label(config, workdir, args.out, threshold=args.threshold)
     return 0

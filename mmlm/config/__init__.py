@@ -3,8 +3,10 @@
 from mmlm.config.base import ConfigError, apply_overrides, from_dict, to_dict, to_yaml
 from mmlm.config.data import (
     AudioConfig,
+    CatalogConfig,
     DataConfig,
     DataSource,
+    IdxConfig,
     ImageConfig,
     ManifestConfig,
     Modality,

@@ -10,6 +10,8 @@ class DataSource(enum.Enum):
     SCENES = "scenes"  # the embedded, generated scenes data set (a TFDS builder)
     MANIFEST = "manifest"  # the user's own files listed in a JSONL/CSV manifest
     TFDS = "tfds"  # any TFDS data set by name (e.g. coco_captions), prepared in data_dir
+    IDX = "idx"  # a local folder of IDX image classification files (Fashion-MNIST, MNIST)
+    CATALOGS = "catalogs"  # human-translated messages of gettext catalogs (/usr/share/locale)
 
 
 class Modality(enum.Enum):
@@ -83,6 +85,54 @@ class TFDSConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class IdxConfig:
+    """A local folder of IDX image classification files (`train-images-idx3-ubyte.gz`, ...).
+
+    Attributes:
+        directory: the folder (Debian's `dataset-fashion-mnist` installs Fashion-MNIST in the
+            default one).
+        class_names: names of the label ids, in order (Fashion-MNIST's by default).
+        validation_size: last training examples kept as the validation split.
+    """
+
+    directory: str = "/usr/share/datasets/fashion-mnist"
+    class_names: tuple[str, ...] = (
+        "t-shirt/top",
+        "trouser",
+        "pullover",
+        "dress",
+        "coat",
+        "sandal",
+        "shirt",
+        "sneaker",
+        "bag",
+        "ankle boot",
+    )
+    validation_size: int = 5000
+
+
+@dataclasses.dataclass(frozen=True)
+class CatalogConfig:
+    """English → `language` message pairs of installed gettext catalogs, split by catalog.
+
+    Attributes:
+        locale_dir: root of `<language>/LC_MESSAGES/<catalog>.mo`.
+        language: target language; its texts are the `text_<language>` feature.
+        train_catalogs: text domains (file names without `.mo`) of the train split.
+        validation_catalogs: text domains of the validation split.
+        test_catalogs: text domains of the test split (packages never seen in training).
+        max_words: leave out pairs whose longer side has more words (0 = keep all).
+    """
+
+    locale_dir: str = "/usr/share/locale"
+    language: str = "es"
+    train_catalogs: tuple[str, ...] = ()
+    validation_catalogs: tuple[str, ...] = ()
+    test_catalogs: tuple[str, ...] = ()
+    max_words: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class TextConfig:
     """Text preprocessing.
 
@@ -150,6 +200,8 @@ class DataConfig:
         scenes: settings of the scenes source.
         manifest: settings of the manifest source.
         tfds: settings of the TFDS-by-name source.
+        idx: settings of the IDX-files source.
+        catalogs: settings of the gettext-catalogs source.
         modalities: modalities fed to the model; others are dropped early.
         global_batch_size: batch size summed over all replicas.
         shuffle_buffer: shuffle buffer size (training only).
@@ -168,6 +220,8 @@ class DataConfig:
     scenes: ScenesConfig = ScenesConfig()
     manifest: ManifestConfig = ManifestConfig()
     tfds: TFDSConfig = TFDSConfig()
+    idx: IdxConfig = IdxConfig()
+    catalogs: CatalogConfig = CatalogConfig()
     modalities: tuple[Modality, ...] = (Modality.TEXT, Modality.IMAGE, Modality.AUDIO)
     global_batch_size: int = 32
     shuffle_buffer: int = 2048

@@ -246,6 +246,10 @@ class TaskConfig:
         label_feature: the label a classification task predicts (a batch key).
         label_index: column of a (B, K) label (e.g. 0: the first object's colour).
         num_classes: classes of the label.
+        num_labelled: semi-supervised runs: only the training examples whose `index` feature
+            is below this keep their label (0 = every example; sources with an `index`).
+        pseudo_labels: a JSON file of `mmlm pseudo-label` whose labels the training examples
+            it names take (added to the labelled ones; "" = none).
     """
 
     kind: TaskKind = TaskKind.PRETRAINING
@@ -257,6 +261,8 @@ class TaskConfig:
     label_feature: str = ""
     label_index: int = 0
     num_classes: int = 0
+    num_labelled: int = 0
+    pseudo_labels: str = ""
 
 
 class DecodingStrategy(enum.Enum):

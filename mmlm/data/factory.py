@@ -5,7 +5,7 @@ Configs stop here: sources and layers receive plain constructor arguments.
 
 import os
 
-from mmlm.config import DataSource, Modality
+from mmlm.config import ConfigError, DataSource, Modality
 from mmlm.data.preprocessing import vocabulary as vocab_lib
 from mmlm.data.preprocessing.audio_preprocessor import AudioPreprocessor
 from mmlm.data.preprocessing.image_preprocessor import ImagePreprocessor
@@ -63,6 +63,30 @@ def make_source(config):
             audio_feature=t.audio_feature,
             label_feature=t.label_feature,
             splits={"train": t.train_split, "validation": t.validation_split, "test": t.test_split},
+        )
+    if config.source is DataSource.IDX:
+        from mmlm.data.sources.idx_source import IdxSource
+
+        return IdxSource(
+            config.data_dir,
+            directory=config.idx.directory,
+            class_names=config.idx.class_names,
+            validation_size=config.idx.validation_size,
+        )
+    if config.source is DataSource.CATALOGS:
+        from mmlm.data.sources.catalog_source import CatalogSource
+
+        c = config.catalogs
+        if not c.train_catalogs:
+            raise ConfigError("data.source=catalogs needs data.catalogs.train_catalogs")
+        return CatalogSource(
+            config.data_dir,
+            locale_dir=c.locale_dir,
+            language=c.language,
+            train_catalogs=c.train_catalogs,
+            validation_catalogs=c.validation_catalogs,
+            test_catalogs=c.test_catalogs,
+            max_words=c.max_words,
         )
     raise ValueError(f"unknown data source {config.source}")
 

@@ -87,6 +87,7 @@ def build_dataset(
     spectrogram_patch_size=16,
     spectrogram=False,
     num_parallel_calls=None,
+    select=None,
 ):
     """Builds the input pipeline of one split.
 
@@ -103,6 +104,8 @@ def build_dataset(
         spectrogram: also compute log-mel spectrograms in the pipeline (the model can do it
             instead, from the raw waveform).
         num_parallel_calls: per-example map parallelism (default AUTOTUNE).
+        select: optional `dataset -> dataset` over the standardized examples, before
+            shuffling (e.g. a `label_selection.LabelSelection`).
     Returns:
         A `tf.data.Dataset` of dict batches.
     """
@@ -115,6 +118,8 @@ def build_dataset(
     dataset = source.load(
         split, shuffle_files=training, seed=config.seed, input_context=input_context
     )
+    if select is not None:
+        dataset = select(dataset)
     if training and config.shuffle_pairs:
         dataset = _break_pairs(dataset, source, split, config, input_context)
     if training:

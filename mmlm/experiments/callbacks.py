@@ -52,4 +52,5 @@ class RetrievalEvaluation(keras.callbacks.Callback):
         if logs is not None:  # History and EarlyStopping see R@1 as val_retrieval/...
             logs.update({f"val_{name}": value for name, value in recall_at_1.items()})
         shown = ", ".join(f"{k.split('/')[1]} {v:.3f}" for k, v in recall_at_1.items())
-        self.log(f"step {step}: validation R@1: {shown}")
+        if shown:  # nothing to retrieve between fewer than two modalities
+            self.log(f"step {step}: validation R@1: {shown}")

@@ -3,6 +3,7 @@
 import dataclasses
 
 from mmlm.data import factory
+from mmlm.data.label_selection import label_selection
 from mmlm.data.pipeline import build_dataset
 from mmlm.data.prepare import load_prepared
 from mmlm.models import ENCODER_INPUTS
@@ -41,7 +42,9 @@ class ExperimentData:
         """Batches of `split` (all features: model inputs, masks, raw text and labels).
 
         `training` (default: `split == "train"`) shuffles, augments and, in a control run,
-        breaks the pairs; evaluation passes False to see the real pairs of any split.
+        breaks the pairs; evaluation passes False to see the real pairs of any split. Training
+        on "train" keeps only the labelled (and pseudo-labelled) examples of a semi-supervised
+        task (`task.num_labelled`, `task.pseudo_labels`).
         """
         training = split == "train" if training is None else training
         data = self.config.data
@@ -58,6 +61,7 @@ class ExperimentData:
             image_patch_size=self.config.model.image_patch_size,
             spectrogram_patch_size=self.config.model.spectrogram_patch_size,
             num_parallel_calls=self.config.runtime.num_parallel_calls or None,
+            select=label_selection(self.config.task) if training and split == "train" else None,
         )
 
     def training_dataset(self, split, input_context=None, global_batch_size=None):

@@ -14,12 +14,13 @@ from mmlm.models.builder import build_backbone
 from mmlm.tasks.builders import build_task
 
 
-def finetune(config, workdir, init_from, log=print):
+def finetune(config, workdir, init_from=None, log=print):
     """Fine-tunes the backbone pretrained in `init_from` on `config.task` (resumes `workdir`).
 
     The backbone is rebuilt from `config.model` under the run's precision policy and given the
-    pretrained weights (so the model sections of both configs must agree). A classification
-    head is saved beside the backbone (`workdir/model/task.weights.h5`).
+    pretrained weights (so the model sections of both configs must agree); without `init_from`
+    it starts from random weights (a task trained from scratch). A classification head is
+    saved beside the backbone (`workdir/model/task.weights.h5`).
 
     Returns:
         (task, history); the fine-tuned backbone is saved to `workdir/model/backbone.keras`.
@@ -29,11 +30,12 @@ def finetune(config, workdir, init_from, log=print):
             "mmlm finetune trains a task: set task.kind to generation or classification "
             "(pretraining runs use `mmlm pretrain`)"
         )
-    pretrained = load_backbone(init_from)
+    pretrained = load_backbone(init_from) if init_from else None
 
     def make_task(data):
         backbone = build_backbone(config, data.vocabulary_size)
-        _copy_weights(pretrained, backbone, init_from)
+        if pretrained is not None:
+            _copy_weights(pretrained, backbone, init_from)
         return build_task(config, backbone)
 
     task, history = train_backbone(config, workdir, make_task, log=log)

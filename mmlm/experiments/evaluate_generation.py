@@ -52,13 +52,16 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
     # What the baselines need of the test split, gathered in the same pass.
     baseline_modality = (config.task.conditioning or ("text",))[0]
     embed = backbone.embedding_model(baseline_modality)
-    test_sequences, test_embeddings = [], []
+    test_sequences, test_embeddings, test_sources = [], [], []
+    source = config.task.source_text
     for batch in dataset:
+        if source:
+            test_sources += [t.decode("utf-8") for t in batch[source].numpy()]
         test_sequences += _token_sequences(batch, target)
         test_embeddings.append(embed(_embedding_inputs(task, batch, baseline_modality)).numpy())
         token_ids = generate(task.generator_inputs(batch))
         hypotheses += [t.decode("utf-8") for t in text_preprocessor.detokenize(token_ids).numpy()]
-        references += [_normalize(t.decode("utf-8")) for t in batch[target].numpy()]
+        references += _as_written(text_preprocessor, batch[target])
         if "heldout" in batch:
             heldout += list(batch["heldout"].numpy())
         logits = backbone(task.backbone_inputs(batch), training=False)["decoder_logits"]
@@ -86,9 +89,11 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
         data,
         task,
         embed,
+        text_preprocessor,
         np.concatenate(test_embeddings),
         references,
         test_sequences,
+        test_sources,
     )
     if heldout and 0 < sum(heldout) < len(heldout):
         mask = np.array(heldout, bool)
@@ -104,27 +109,42 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
     return metrics
 
 
-def generation_baselines(config, data, task, embed, test_embeddings, references, test_sequences):
+def generation_baselines(
+    config,
+    data,
+    task,
+    embed,
+    text_preprocessor,
+    test_embeddings,
+    references,
+    test_sequences,
+    test_sources=(),
+):
     """What the model must beat, from the train split alone.
 
     - `nearest_neighbour`: the target text of the train example whose conditioning input (the
       first conditioning modality, else the source text) is nearest in the backbone's
       embedding space (`embed`, which gave `test_embeddings`), scored like the model's outputs;
+    - `translation_memory` (tasks with a source text, given `test_sources`): the target text of
+      the train example whose source text is most similar by TF-IDF over character 2-4-grams,
+      independent of the model (what a translation memory proposes);
     - `ngram_perplexity`: a Kneser-Ney `NGRAM_ORDER`-gram model of the train targets, on the
       same tokens as the decoder's perplexity (unconditional: it never sees the input).
     """
     target = config.task.target_text
     modality = (config.task.conditioning or ("text",))[0]
     train = data.dataset("train", masks=False, training=False)
-    train_embeddings, train_targets, train_sequences = [], [], []
+    train_embeddings, train_targets, train_sequences, train_sources = [], [], [], []
     for batch in train:
+        if len(test_sources):
+            train_sources += [t.decode("utf-8") for t in batch[config.task.source_text].numpy()]
         train_embeddings.append(embed(_embedding_inputs(task, batch, modality)).numpy())
-        train_targets += [_normalize(t.decode("utf-8")) for t in batch[target].numpy()]
+        train_targets += _as_written(text_preprocessor, batch[target])
         train_sequences += _token_sequences(batch, target)
     nearest = np.argmax(test_embeddings @ np.concatenate(train_embeddings).T, axis=1)
     language_model = KneserNeyLanguageModel(NGRAM_ORDER, data.vocabulary_size)
     language_model.fit(train_sequences)
-    return {
+    baselines = {
         "nearest_neighbour": {
             "from": modality,
             **text_scores([train_targets[i] for i in nearest], references),
@@ -132,6 +152,24 @@ def generation_baselines(config, data, task, embed, test_embeddings, references,
         "ngram_order": NGRAM_ORDER,
         "ngram_perplexity": language_model.perplexity(test_sequences),
     }
+    if len(test_sources):
+        memory = nearest_by_characters(train_sources, test_sources)
+        baselines["translation_memory"] = {
+            "from": config.task.source_text,
+            **text_scores([train_targets[i] for i in memory], references),
+        }
+    return baselines
+
+
+def nearest_by_characters(corpus, queries):
+    """Index of the `corpus` text most similar to each query (TF-IDF of character 2-4-grams,
+    cosine similarity; scikit-learn)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
+    corpus_vectors = vectorizer.fit_transform(corpus)
+    query_vectors = vectorizer.transform(queries)
+    return np.asarray((query_vectors @ corpus_vectors.T).argmax(axis=1)).ravel()
 
 
 def _embedding_inputs(task, batch, modality):
@@ -172,12 +210,18 @@ def format_generation_table(metrics):
             f"{m['wer']:6.3f} {m['exact_match']:6.3f}"
         )
     b = metrics["baselines"]
-    nn = b["nearest_neighbour"]
-    lines.append(
-        f"{'NN (' + nn['from'] + ')':10s} {nn['bleu4']:7.2f} {nn['cider']:6.3f} "
-        f"{nn['sacrebleu']['chrf']:6.2f} {nn['wer']:6.3f} {nn['exact_match']:6.3f}   "
-        "← baseline: the nearest train example's text"
-    )
+    notes = {
+        "nearest_neighbour": ("NN", "the nearest train example's text"),
+        "translation_memory": ("TM", "the train target of the most similar source text"),
+    }
+    for key, (short, note) in notes.items():
+        if key in b:
+            m = b[key]
+            lines.append(
+                f"{short + ' (' + m['from'] + ')':10s} {m['bleu4']:7.2f} {m['cider']:6.3f} "
+                f"{m['sacrebleu']['chrf']:6.2f} {m['wer']:6.3f} {m['exact_match']:6.3f}   "
+                f"← baseline: {note}"
+            )
     lines.append(
         f"perplexity of the references: decoder {metrics['perplexity']:.3f}, "
         f"{b['ngram_order']}-gram Kneser-Ney (no input) {b['ngram_perplexity']:.3f}"
@@ -191,6 +235,6 @@ def format_generation_table(metrics):
     return "\n".join(lines)
 
 
-def _normalize(text):
-    """What the tokenizer keeps of a reference: lowercase, single spaces."""
-    return " ".join(text.lower().split())
+def _as_written(text_preprocessor, texts):
+    """Reference strings in the form generated texts take (`TextPreprocessor.round_trip`)."""
+    return [t.decode("utf-8") for t in text_preprocessor.round_trip(texts).numpy()]

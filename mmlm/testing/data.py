@@ -30,3 +30,79 @@ def prepared_smoke_scenes():
         source, vocabulary = load_prepared(config.data)
         _prepared["scenes"] = (config, source, vocabulary)
     return _prepared["scenes"]
+
+
+def write_idx_files(directory, num_train=48, num_test=16, num_classes=10, side=28, seed=0):
+    """Writes a tiny Fashion-MNIST-like set of gzipped IDX files; returns (x_train, y_train).
+
+    Class `c` is a bright bar at row `2c` plus noise, so the labels can be learned.
+    """
+    import gzip
+
+    import numpy as np
+
+    os.makedirs(directory, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for prefix, count in (("train", num_train), ("t10k", num_test)):
+        labels = (np.arange(count) % num_classes).astype(np.uint8)
+        rng.shuffle(labels)
+        images = rng.integers(0, 60, (count, side, side), dtype=np.uint8)
+        for image, label in zip(images, labels):
+            image[2 * label : 2 * label + 2] = 250
+        arrays[prefix] = (images, labels)
+        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+            header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+            path = os.path.join(directory, f"{prefix}-{kind}-ubyte.gz")
+            with gzip.open(path, "wb") as f:
+                f.write(header + array.tobytes())
+    return arrays["train"]
+
+
+_FASHION_MNIST_FILE = os.path.join(os.path.dirname(_CONFIG_FILE), "fashion_mnist.py")
+
+
+def prepared_tiny_idx(num_train=48, validation_size=8):
+    """(config, source) of the smoke Fashion-MNIST config over `write_idx_files` data."""
+    key = ("idx", num_train, validation_size)
+    if key not in _prepared:
+        from mmlm.data.prepare import load_prepared, prepare_data
+
+        root = tempfile.mkdtemp(prefix="mmlm-idx-")
+        write_idx_files(os.path.join(root, "idx"), num_train=num_train)
+        config = load_config(
+            _FASHION_MNIST_FILE + ":smoke",
+            [
+                f"data.data_dir={os.path.join(root, 'data')}",
+                f"data.idx.directory={os.path.join(root, 'idx')}",
+                f"data.idx.validation_size={validation_size}",
+            ],
+        )
+        prepare_data(config.data, log=lambda *_: None)
+        _prepared[key] = (config, load_prepared(config.data)[0])
+    return _prepared[key]
+
+
+def write_mo_file(path, messages):
+    """Writes a GNU gettext `.mo` catalog of {msgid: msgstr} (UTF-8, with the usual header)."""
+    import struct
+
+    entries = {"": "Content-Type: text/plain; charset=UTF-8\n", **messages}
+    keys = sorted(entries)
+    ids = [k.encode("utf-8") for k in keys]
+    strs = [entries[k].encode("utf-8") for k in keys]
+    count = len(keys)
+    originals_at, translations_at = 28, 28 + 8 * count
+    data_at = translations_at + 8 * count
+    tables, blob = [], b""
+    for group in (ids, strs):
+        table = []
+        for text in group:
+            table.append((len(text), data_at + len(blob)))
+            blob += text + b"\0"
+        tables.append(table)
+    header = struct.pack("<7I", 0x950412DE, 0, count, originals_at, translations_at, 0, data_at)
+    body = b"".join(struct.pack("<2I", *entry) for table in tables for entry in table)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(header + body + blob)

@@ -74,6 +74,15 @@ class TextPreprocessor(keras.layers.Layer):
         )
         return self.tokenizer.detokenize(token_ids)
 
+    def round_trip(self, texts):
+        """Texts as the model can write them: tokenized (untruncated) and detokenized.
+
+        Lowercased if the tokenizer lowercases, punctuation split off by spaces, out-of-
+        vocabulary words as [UNK]. Generated texts are in this form, so references and
+        baselines are compared in it too.
+        """
+        return self.tokenizer.detokenize(self.tokenizer(texts))
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -1,0 +1,87 @@
+"""`pseudo_label`: a fine-tuned classifier labels the unlabelled training examples it is sure of.
+
+Self-training (Lee, 2013; Xie et al., 2020): a model trained on the labelled subset
+(`task.num_labelled`) predicts every other training example; the predictions whose softmax
+probability reaches `threshold` become labels (`task.pseudo_labels`) for a second run that starts
+from the same pretrained backbone.
+"""
+
+import collections
+import os
+
+import numpy as np
+
+from mmlm.backend import tf
+from mmlm.config import ConfigError
+from mmlm.data.label_selection import write_pseudo_labels
+from mmlm.experiments.data import ExperimentData
+from mmlm.experiments.downstream import load_task
+
+
+def pseudo_label(config, workdir, out, threshold=0.9, log=print):
+    """Writes pseudo labels of the unlabelled training examples to `out` and returns a summary.
+
+    The summary also scores the pseudo labels against the true labels the source holds: the
+    training never reads those, the number says how much noise the second run inherits.
+
+    Args:
+        config: the `ExperimentConfig` of the run in `workdir` (a classification task with
+            `task.num_labelled`).
+        workdir: the fine-tuned classifier's run directory.
+        out: the JSON file to write (`mmlm.data.label_selection` format).
+        threshold: smallest softmax probability of a kept prediction, in [0, 1).
+        log: line printer.
+    """
+    task_config = config.task
+    if not task_config.num_labelled:
+        raise ConfigError("pseudo-labelling needs task.num_labelled (the labelled subset)")
+    if not 0.0 <= threshold < 1.0:
+        raise ConfigError(f"--threshold must be in [0, 1), got {threshold}")
+    data = ExperimentData(config)
+    task = load_task(config, workdir, data)
+    predict = tf.function(lambda batch: tf.nn.softmax(task(batch, training=False), axis=-1))
+    indices, predicted, confidences, true_labels = [], [], [], []
+    for batch in data.dataset("train", masks=False, training=False):
+        unlabelled = batch["index"].numpy() >= task_config.num_labelled
+        if not unlabelled.any():
+            continue
+        probabilities = predict(batch).numpy()[unlabelled]
+        indices.append(batch["index"].numpy()[unlabelled])
+        predicted.append(probabilities.argmax(-1))
+        confidences.append(probabilities.max(-1))
+        true_labels.append(task.labels(batch)[0].numpy()[unlabelled])
+    indices, predicted, confidences, true_labels = (
+        np.concatenate(x) for x in (indices, predicted, confidences, true_labels)
+    )
+    kept = confidences >= threshold
+    names = data.source.label_names(task_config.label_feature) or list(
+        range(task_config.num_classes)
+    )
+    summary = {
+        "teacher": os.path.abspath(workdir),
+        "threshold": threshold,
+        "label_feature": task_config.label_feature,
+        "num_labelled": task_config.num_labelled,
+        "num_unlabelled": int(len(indices)),
+        "num_pseudo_labelled": int(kept.sum()),
+        "coverage": float(kept.mean()),
+        # Diagnostics only: the true labels of the unlabelled examples.
+        "pseudo_label_accuracy": float((predicted[kept] == true_labels[kept]).mean())
+        if kept.any()
+        else float("nan"),
+        "all_predictions_accuracy": float((predicted == true_labels).mean()),
+        "per_class": {
+            str(names[c]): n
+            for c, n in sorted(collections.Counter(predicted[kept].tolist()).items())
+        },
+    }
+    write_pseudo_labels(out, indices[kept], predicted[kept], confidences[kept], **summary)
+    log(
+        f"pseudo-labelled {summary['num_pseudo_labelled']} of {summary['num_unlabelled']} "
+        f"unlabelled training examples (confidence ≥ {threshold}; coverage "
+        f"{summary['coverage']:.3f}); against their true labels: accuracy "
+        f"{summary['pseudo_label_accuracy']:.4f} (all predictions: "
+        f"{summary['all_predictions_accuracy']:.4f}) → {out}"
+    )
+    log("per class: " + ", ".join(f"{k} {v}" for k, v in summary["per_class"].items()))
+    return summary
