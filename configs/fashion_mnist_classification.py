@@ -11,6 +11,7 @@ of `configs/fashion_mnist.py` on all 55,000 training labels.
 Semi-supervised runs on a labelled subset: `configs/fashion_mnist_semi_supervised.py`.
 """
 
+import dataclasses
 import os
 
 from mmlm.config import TaskConfig, TaskKind, load_config_module
@@ -24,12 +25,22 @@ def get_config(smoke=False):
     fashion_mnist = load_config_module(
         os.path.join(os.path.dirname(os.path.abspath(__file__)), "fashion_mnist.py")
     )
-    return fashion_mnist.finetuning_config(
+    config = fashion_mnist.finetuning_config(
         "fashion_mnist_classification",
         TASK,
         smoke,
-        steps=2000,
+        steps=4000,
         learning_rate=1e-3,
-        warmup_steps=100,
-        eval_every=500,
+        warmup_steps=200,
+        eval_every=1000,
+    )
+    # Less regularization than the pretraining: 2000 steps with dropout 0.1 and random shifts
+    # underfit (train loss 0.52 above validation 0.44; test accuracy 0.827).
+    data = config.data
+    return dataclasses.replace(
+        config,
+        data=dataclasses.replace(
+            data, image=dataclasses.replace(data.image, random_translation=0.0)
+        ),
+        model=dataclasses.replace(config.model, dropout=0.0),
     )

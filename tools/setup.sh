@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(espeak-ng apertium apertium-eng-spa fonts-dejavu-core)
+APT_PACKAGES=(espeak-ng apertium apertium-eng-spa fonts-dejavu-core dataset-fashion-mnist)
 PYTHON=${PYTHON:-python3.11}
 VENV=${VENV:-.venv}
 

@@ -89,7 +89,12 @@ class LabelSelection:
                 "a labelled subset (task.num_labelled) needs examples with an 'index' and a "
                 f"{self.label_feature!r} feature; this source has {sorted(spec)}"
             )
-        return dataset.map(self._relabel).filter(lambda ex: ex[self.label_feature] >= 0)
+        selected = dataset.map(self._relabel).filter(lambda ex: ex[self.label_feature] >= 0)
+        if self.table is None:
+            # At most `num_labelled` examples: kept in memory, so that each pass over them does
+            # not read (and decode) the whole split again.
+            selected = selected.cache()
+        return selected
 
     def _relabel(self, example):
         label = tf.cast(example[self.label_feature], tf.int32)

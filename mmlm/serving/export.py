@@ -20,6 +20,9 @@ SIGNATURES = {
     "caption_beam": "as caption, by beam search → text, token_ids, scores (B,)",
     "caption_image": "images uint8 (B, H, W, 3) → text, token_ids",
     "caption_audio": "audio float32 (B, N) → text, token_ids",
+    "generate_from_text": "text string (B,) → text, token_ids (translation; greedy)",
+    "generate": "text, images, audio, image_present, audio_present → text, token_ids (greedy)",
+    "generate_beam": "as generate, by beam search → text, token_ids, scores",
     "serving_default": "same as embed_text",
 }
 
@@ -125,18 +128,20 @@ class ServingModule(tf.Module):
     def embed(self, modality, inputs):
         return {"embedding": self.embedding_models[modality](inputs, training=False)}
 
-    def caption_from(
-        self, image_inputs, audio_inputs, image_present, audio_present, strategy="greedy"
-    ):
-        """Captions of rows given their image and/or audio inputs (dicts or None)."""
+    def generate_from(self, encoder_inputs, present, strategy="greedy"):
+        """Generated text of rows given some modalities' encoder inputs.
+
+        Args:
+            encoder_inputs: {modality: its encoder inputs} of the modalities given.
+            present: {modality: (B,) bool} of the rows that have it (modalities left out of
+                `encoder_inputs` may be named here as absent).
+            strategy: "greedy" or "beam".
+        """
         inputs = {}
-        for m, encoder_inputs, present in (
-            ("image", image_inputs, image_present),
-            ("audio", audio_inputs, audio_present),
-        ):
-            if m in self.modalities:
-                inputs.update(encoder_inputs or {})
-                inputs[f"{m}_present"] = present
+        for m in self.modalities:
+            inputs.update(encoder_inputs.get(m) or {})
+            if m in present:
+                inputs[f"{m}_present"] = present[m]
         outputs = self.generators[strategy](inputs)
         outputs["text"] = self.text_preprocessor.detokenize(outputs["token_ids"])
         return outputs
@@ -194,16 +199,16 @@ class ServingModule(tf.Module):
         if has_image:
             add(
                 "caption_image",
-                lambda images: self.caption_from(
-                    self.image_inputs(images), None, rows(images), tf.zeros_like(rows(images))
+                lambda images: self.generate_from(
+                    {"image": self.image_inputs(images)}, {"image": rows(images)}
                 ),
                 images_spec,
             )
         if has_audio:
             add(
                 "caption_audio",
-                lambda audio: self.caption_from(
-                    None, self.audio_inputs(audio), tf.zeros_like(rows(audio)), rows(audio)
+                lambda audio: self.generate_from(
+                    {"audio": self.audio_inputs(audio)}, {"audio": rows(audio)}
                 ),
                 audio_spec,
             )
@@ -212,14 +217,41 @@ class ServingModule(tf.Module):
                 add(
                     name,
                     lambda images, audio, image_present, audio_present, s=strategy: (
-                        self.caption_from(
-                            self.image_inputs(images),
-                            self.audio_inputs(audio),
-                            image_present,
-                            audio_present,
+                        self.generate_from(
+                            {"image": self.image_inputs(images), "audio": self.audio_inputs(audio)},
+                            {"image": image_present, "audio": audio_present},
                             strategy=s,
                         )
                     ),
+                    images_spec,
+                    audio_spec,
+                    tf.TensorSpec([None], tf.bool, name="image_present"),
+                    tf.TensorSpec([None], tf.bool, name="audio_present"),
+                )
+        # Text-conditioned generation: translation (text alone), question answering (a
+        # question with an image and/or audio). Meaningful for a model fine-tuned with a
+        # `task.source_text`.
+        add(
+            "generate_from_text",
+            lambda text: self.generate_from({"text": self.text_inputs(text)}, {"text": rows(text)}),
+            tf.TensorSpec([None], tf.string, name="text"),
+        )
+        if has_image and has_audio:
+            for name, strategy in (("generate", "greedy"), ("generate_beam", "beam")):
+                add(
+                    name,
+                    lambda text, images, audio, image_present, audio_present, s=strategy: (
+                        self.generate_from(
+                            {
+                                "text": self.text_inputs(text),
+                                "image": self.image_inputs(images),
+                                "audio": self.audio_inputs(audio),
+                            },
+                            {"text": rows(text), "image": image_present, "audio": audio_present},
+                            strategy=s,
+                        )
+                    ),
+                    tf.TensorSpec([None], tf.string, name="text"),
                     images_spec,
                     audio_spec,
                     tf.TensorSpec([None], tf.bool, name="image_present"),

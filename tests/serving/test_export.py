@@ -39,6 +39,9 @@ _LOAD_AND_CALL = textwrap.dedent(
     }
     calls["caption"]["images"] = calls["caption"].pop("images_u8")
     calls["caption_beam"] = calls["caption"]
+    calls["generate_from_text"] = {"text": inputs["text"]}
+    calls["generate"] = {"text": inputs["text"], **calls["caption"]}
+    calls["generate_beam"] = calls["generate"]
     results = {"signatures": sorted(model.signatures),
                "mmlm_imported": any(m.startswith("mmlm") for m in sys.modules)}
     for name, feed in calls.items():
@@ -99,7 +102,14 @@ class SavedModelExportTest(TestCase):
         caption_inputs = {"images": images, **audio}
         caption_inputs["image_present"] = inputs["image_present"]
         caption_inputs["audio_present"] = inputs["audio_present"]
+        present = {"text_present": np.array([True, True])}
         return {
+            "generate_from_text/token_ids": greedy({**text, **present})["token_ids"],
+            "generate/token_ids": greedy({**text, **present, **caption_inputs})["token_ids"],
+            **{
+                f"generate_beam/{k}": v
+                for k, v in beam({**text, **present, **caption_inputs}).items()
+            },
             "embed_text/embedding": embed("text")(text),
             "embed_image/embedding": embed("image")({"images": images}),
             "embed_image_float/embedding": embed("image")({"images": images}),
@@ -130,7 +140,7 @@ class SavedModelExportTest(TestCase):
         for key, expected in self._expected(inputs).items():
             self.assertAllClose(np.array(actual[key]), expected, atol=1e-5, msg=key)
         self.assertAllClose(actual["serving_default/embedding"], actual["embed_text/embedding"])
-        for name in ("caption", "caption_beam"):
+        for name in ("caption", "caption_beam", "generate_from_text", "generate"):
             detokenized = self.preprocessors["text_preprocessor"].detokenize(
                 np.array(actual[f"{name}/token_ids"])
             )
