@@ -58,6 +58,12 @@ def add_parsers(subparsers):
     pseudo.add_argument(
         "--threshold", type=float, default=0.9, help="smallest kept confidence (default 0.9)"
     )
+    pseudo.add_argument(
+        "--per-class",
+        type=int,
+        default=0,
+        help="keep at most this many of each predicted class, the most confident (0 = no cap)",
+    )
     pseudo.set_defaults(run=run_pseudo_label)
 
 
@@ -89,5 +95,5 @@ def run_pseudo_label(args):
     from mmlm.experiments.pseudo_label import pseudo_label
 
     config, workdir = common.resolve_trained_run(args)
-    pseudo_label(config, workdir, args.out, threshold=args.threshold)
+    pseudo_label(config, workdir, args.out, threshold=args.threshold, per_class=args.per_class)
     return 0

@@ -18,7 +18,7 @@ from mmlm.experiments.data import ExperimentData
 from mmlm.experiments.downstream import load_task
 
 
-def pseudo_label(config, workdir, out, threshold=0.9, log=print):
+def pseudo_label(config, workdir, out, threshold=0.9, per_class=0, log=print):
     """Writes pseudo labels of the unlabelled training examples to `out` and returns a summary.
 
     The summary also scores the pseudo labels against the true labels the source holds: the
@@ -30,6 +30,9 @@ def pseudo_label(config, workdir, out, threshold=0.9, log=print):
         workdir: the fine-tuned classifier's run directory.
         out: the JSON file to write (`mmlm.data.label_selection` format).
         threshold: smallest softmax probability of a kept prediction, in [0, 1).
+        per_class: if > 0, keep at most this many predictions per predicted class, the most
+            confident ones (class-balanced self-training: a threshold alone keeps mostly the
+            easy classes).
         log: line printer.
     """
     task_config = config.task
@@ -42,6 +45,10 @@ def pseudo_label(config, workdir, out, threshold=0.9, log=print):
     predict = tf.function(lambda batch: tf.nn.softmax(task(batch, training=False), axis=-1))
     indices, predicted, confidences, true_labels = [], [], [], []
     for batch in data.dataset("train", masks=False, training=False):
+        if "index" not in batch:
+            raise ConfigError(
+                f"pseudo-labelling names examples by their 'index'; {data.source.name} has none"
+            )
         unlabelled = batch["index"].numpy() >= task_config.num_labelled
         if not unlabelled.any():
             continue
@@ -50,16 +57,24 @@ def pseudo_label(config, workdir, out, threshold=0.9, log=print):
         predicted.append(probabilities.argmax(-1))
         confidences.append(probabilities.max(-1))
         true_labels.append(task.labels(batch)[0].numpy()[unlabelled])
+    if not indices:
+        raise ConfigError(
+            f"no training example has an index >= task.num_labelled={task_config.num_labelled}: "
+            "nothing is unlabelled"
+        )
     indices, predicted, confidences, true_labels = (
         np.concatenate(x) for x in (indices, predicted, confidences, true_labels)
     )
     kept = confidences >= threshold
+    if per_class > 0:
+        kept &= _most_confident_per_class(predicted, confidences, per_class)
     names = data.source.label_names(task_config.label_feature) or list(
         range(task_config.num_classes)
     )
     summary = {
         "teacher": os.path.abspath(workdir),
         "threshold": threshold,
+        "per_class_cap": per_class,
         "label_feature": task_config.label_feature,
         "num_labelled": task_config.num_labelled,
         "num_unlabelled": int(len(indices)),
@@ -68,7 +83,7 @@ def pseudo_label(config, workdir, out, threshold=0.9, log=print):
         # Diagnostics only: the true labels of the unlabelled examples.
         "pseudo_label_accuracy": float((predicted[kept] == true_labels[kept]).mean())
         if kept.any()
-        else float("nan"),
+        else None,
         "all_predictions_accuracy": float((predicted == true_labels).mean()),
         "per_class": {
             str(names[c]): n
@@ -76,12 +91,23 @@ def pseudo_label(config, workdir, out, threshold=0.9, log=print):
         },
     }
     write_pseudo_labels(out, indices[kept], predicted[kept], confidences[kept], **summary)
+    accuracy = summary["pseudo_label_accuracy"]
     log(
         f"pseudo-labelled {summary['num_pseudo_labelled']} of {summary['num_unlabelled']} "
-        f"unlabelled training examples (confidence ≥ {threshold}; coverage "
+        f"unlabelled training examples (confidence ≥ {threshold}"
+        f"{f', at most {per_class} per class' if per_class > 0 else ''}; coverage "
         f"{summary['coverage']:.3f}); against their true labels: accuracy "
-        f"{summary['pseudo_label_accuracy']:.4f} (all predictions: "
+        f"{'n/a' if accuracy is None else f'{accuracy:.4f}'} (all predictions: "
         f"{summary['all_predictions_accuracy']:.4f}) → {out}"
     )
     log("per class: " + ", ".join(f"{k} {v}" for k, v in summary["per_class"].items()))
     return summary
+
+
+def _most_confident_per_class(predicted, confidences, count):
+    """Mask of the `count` most confident predictions of each predicted class."""
+    keep = np.zeros(len(predicted), bool)
+    for label in np.unique(predicted):
+        rows = np.flatnonzero(predicted == label)
+        keep[rows[np.argsort(-confidences[rows], kind="stable")[:count]]] = True
+    return keep

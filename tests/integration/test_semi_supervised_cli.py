@@ -54,6 +54,19 @@ def test_pretrain_finetune_pseudo_label_and_retrain(tmp_path, capsys):
     assert all(0 <= label < 10 for label in pseudo["labels"])
     assert 0.0 <= pseudo["pseudo_label_accuracy"] <= 1.0
     assert "pseudo-labelled 20 of 20" in capsys.readouterr().out
+    # Class-balanced: the single most confident example of each predicted class.
+    balanced_path = str(tmp_path / "balanced.json")
+    assert main(["pseudo-label", "--workdir", teacher, "--threshold", "0.0", "--per-class", "1",
+                 "--out", balanced_path]) == 0  # fmt: skip
+    with open(balanced_path) as f:
+        balanced = json.load(f)
+    predicted_classes = set(pseudo["labels"])
+    assert sorted(balanced["labels"]) == sorted(predicted_classes)
+    for index, label, confidence in zip(
+        *(balanced[k] for k in ("indices", "labels", "confidences"))
+    ):
+        same_class = [c for c, y in zip(pseudo["confidences"], pseudo["labels"]) if y == label]
+        assert confidence == max(same_class) and index in pseudo["indices"]
 
     def training_indices(arguments):
         overrides = arguments[3::2]
