@@ -30,7 +30,8 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
 
     Metrics: corpus BLEU-4 (keras-nlp, 0-100), CIDEr-D, exact match, word error rate,
     sacrebleu's BLEU and chrF with their signatures, the decoder's teacher-forced perplexity
-    of the references; BLEU-4 also for the seen and held-out subsets when the data has them.
+    of the references; the same for the seen and held-out subsets when the data has them, and
+    per question kind (`q:colour`, ...) for question answering.
 
     Returns:
         The metrics dict (also written to `json_path` and printed).
@@ -42,7 +43,7 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
     generator = generator_for(config, backbone, text_preprocessor)
     generate = tf.function(lambda inputs: generator(inputs)["token_ids"])
     target = config.task.target_text
-    hypotheses, references, heldout = [], [], []
+    hypotheses, references, heldout, question_kinds = [], [], [], []
     perplexity = PerplexityAccumulator()
     dataset = data.dataset(split, masks=False, training=False)
     if config.task.eval_examples:
@@ -64,6 +65,8 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
         references += _as_written(text_preprocessor, batch[target])
         if "heldout" in batch:
             heldout += list(batch["heldout"].numpy())
+        if target == "answer" and "question_kind" in batch:
+            question_kinds += list(batch["question_kind"].numpy())
         logits = backbone(task.backbone_inputs(batch), training=False)["decoder_logits"]
         labels, weights = task.target_labels(batch)
         cross_entropy = tf.keras.losses.sparse_categorical_crossentropy(
@@ -95,14 +98,21 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
         test_sequences,
         test_sources,
     )
+    subsets = {}
     if heldout and 0 < sum(heldout) < len(heldout):
-        mask = np.array(heldout, bool)
+        subsets.update({"seen": np.logical_not(heldout), "heldout": np.array(heldout, bool)})
+    if question_kinds:
+        names = data.source.label_names("question_kind")
+        subsets.update(
+            {f"q:{names[k]}": np.equal(question_kinds, k) for k in sorted(set(question_kinds))}
+        )
+    if subsets:
         metrics["subsets"] = {
             name: text_scores(
-                [h for h, m in zip(hypotheses, mask) if m == want],
-                [r for r, m in zip(references, mask) if m == want],
+                [h for h, m in zip(hypotheses, mask) if m],
+                [r for r, m in zip(references, mask) if m],
             )
-            for name, want in (("seen", False), ("heldout", True))
+            for name, mask in subsets.items()
         }
     log(format_generation_table(metrics))
     write_json(metrics, json_path, log)

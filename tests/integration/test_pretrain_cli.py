@@ -133,6 +133,11 @@ def test_finetune_and_evaluate_a_task(pretrained, task, tmp_path, capsys):
         assert metrics["task"]["target_text"] == targets.get(task, "text")
         assert len(metrics["examples"]) == 8
         assert metrics["baselines"]["ngram_perplexity"] > 1.0
+        kinds = {name for name in metrics.get("subsets", {}) if name.startswith("q:")}
+        if task == "question_answering":  # exact match per question kind
+            assert kinds and kinds <= {"q:colour", "q:position", "q:count"}, kinds
+        else:
+            assert not kinds
     # A pretraining config is not a task.
     assert main(["finetune", "--config", CONFIG, *common[2:], "--workdir", str(tmp_path / "x"),
                  "--init-from", pretrain_dir]) == 2  # fmt: skip

@@ -10,6 +10,7 @@ from mmlm.data.sources.source import Source
 
 MAX_OBJECTS = 2
 OBJECT_FIELDS = ("shape", "color", "position", "digit")
+QUESTION_KINDS = ("colour", "position", "count")  # ids of the `question_kind` label
 
 
 class ScenesSource(Source):
@@ -83,7 +84,7 @@ class ScenesSource(Source):
             out[f"{modality}_present"] = tf.constant(True)
         if "en" not in self.speech_languages:
             out["audio"], out["audio_present"] = tf.zeros((0,), tf.int16), tf.constant(False)
-        out["question"], out["answer"] = self.question_answer(example)
+        out["question"], out["answer"], out["question_kind"] = self.question_answer(example)
         for field in OBJECT_FIELDS:
             values = tf.cast(example["objects"][field], tf.int32)[:MAX_OBJECTS]
             padding = MAX_OBJECTS - tf.shape(values)[0]
@@ -97,7 +98,8 @@ class ScenesSource(Source):
 
         One of: "what colour is the <shape> in the <position> corner" → colour; "where is the
         <colour> <shape>" → position ("top left", ...); "how many objects are there" → "one"
-        or "two". The object asked about is also chosen by the hash.
+        or "two". The object asked about is also chosen by the hash. Returns (question, answer,
+        kind), kind an int32 index into `QUESTION_KINDS`.
         """
         objects = example["objects"]
         count = tf.shape(objects["color"])[0]
@@ -120,10 +122,13 @@ class ScenesSource(Source):
         counts = tf.constant(["zero", "one", "two"])
         answers = tf.stack([colour, position, tf.gather(counts, tf.minimum(count, 2))])
         kind = bucket % 3
-        return questions[kind], answers[kind]
+        return questions[kind], answers[kind], tf.cast(kind, tf.int32)
 
     def label_names(self, feature):
-        """Names of `object_<field>` ids (e.g. the colours of `object_color`)."""
+        """Names of `object_<field>` ids (e.g. the colours of `object_color`) and of
+        `question_kind`."""
+        if feature == "question_kind":
+            return list(QUESTION_KINDS)
         field = feature.removeprefix("object_")
         if feature.startswith("object_") and field in OBJECT_FIELDS:
             return list(self.builder.info.features["objects"][field].names)

@@ -20,6 +20,7 @@ def test_answers_follow_the_structure():
         question = example["question"].numpy().decode()
         answer = example["answer"].numpy().decode()
         count = int(example["num_objects"])
+        kind = source.label_names("question_kind")[int(example["question_kind"])]
         objects = [
             (
                 colours[example["object_color"][i]],
@@ -28,18 +29,18 @@ def test_answers_follow_the_structure():
             )
             for i in range(count)
         ]
+        kinds[kind] += 1
         if question == "how many objects are there":
-            kinds["count"] += 1
+            assert kind == "count"
             assert answer == COUNTS[count]
         elif question.startswith("what colour is the "):
-            kinds["colour"] += 1
+            assert kind == "colour"
             shape, position = question[len("what colour is the ") : -len(" corner")].split(
                 " in the "
             )
             assert (answer, shape, position) in objects, (question, answer, objects)
         else:
-            kinds["position"] += 1
-            assert question.startswith("where is the ")
+            assert kind == "position" and question.startswith("where is the ")
             colour, shape = question[len("where is the ") :].split(" ", 1)
             assert (colour, shape, answer) in objects, (question, answer, objects)
             assert answer in vocabulary.POSITIONS
