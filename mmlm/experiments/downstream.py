@@ -5,8 +5,12 @@ trainer through `train_backbone`, exactly as pretraining. Evaluation: `evaluate_
 `evaluate_classification`.
 """
 
+import collections
 import os
 
+import numpy as np
+
+from mmlm.backend import tf
 from mmlm.config import ConfigError, TaskKind
 from mmlm.experiments.artifacts import load_backbone
 from mmlm.experiments.pretrain import train_backbone
@@ -55,6 +59,25 @@ def load_task(config, workdir, data):
         task(next(iter(data.dataset("test", masks=False, training=False))))  # builds the head
         task.load_weights(task_weights_path(workdir))
     return task
+
+
+def classify(task, dataset, features=()):
+    """A classification task's outputs over every row of `dataset`, as NumPy arrays.
+
+    Returns:
+        {"logits": (N, C), "labels": (N,), "weights": (N,) (1 for rows whose label counts, see
+        `ClassificationTask.labels`), and each of `features` as read from the batches}.
+    """
+    logits_of = tf.function(lambda batch: task(batch, training=False))
+    columns = collections.defaultdict(list)
+    for batch in dataset:
+        labels, weights = task.labels(batch)
+        columns["logits"].append(logits_of(batch).numpy())
+        columns["labels"].append(labels.numpy())
+        columns["weights"].append(weights.numpy())
+        for key in features:
+            columns[key].append(batch[key].numpy())
+    return {key: np.concatenate(values) for key, values in columns.items()}
 
 
 def _copy_weights(source, target, init_from):

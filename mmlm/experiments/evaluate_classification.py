@@ -4,11 +4,10 @@ import os
 
 import numpy as np
 
-from mmlm.backend import tf
 from mmlm.evaluation.classification import classification_report
 from mmlm.experiments.artifacts import write_json
 from mmlm.experiments.data import ExperimentData
-from mmlm.experiments.downstream import load_task
+from mmlm.experiments.downstream import classify, load_task
 
 
 def evaluate_classification(config, workdir, split="test", json_path=None, log=print):
@@ -16,13 +15,10 @@ def evaluate_classification(config, workdir, split="test", json_path=None, log=p
     PNG beside the JSON, or in `workdir`) of a fine-tuned classification task on `split`."""
     data = ExperimentData(config)
     task = load_task(config, workdir, data)
-    predict = tf.function(lambda batch: tf.argmax(task(batch, training=False), axis=-1))
-    labels, predictions = [], []
-    for batch in data.dataset(split, masks=False, training=False):
-        batch_labels, weights = task.labels(batch)
-        keep = weights.numpy() > 0
-        labels += list(batch_labels.numpy()[keep])
-        predictions += list(predict(batch).numpy()[keep])
+    outputs = classify(task, data.dataset(split, masks=False, training=False))
+    keep = outputs["weights"] > 0
+    labels = list(outputs["labels"][keep])
+    predictions = list(outputs["logits"].argmax(-1)[keep])
     names = data.source.label_names(config.task.label_feature)
     report = classification_report(labels, predictions, config.task.num_classes, names)
     metrics = {

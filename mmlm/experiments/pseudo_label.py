@@ -15,7 +15,7 @@ from mmlm.backend import tf
 from mmlm.config import ConfigError
 from mmlm.data.label_selection import write_pseudo_labels
 from mmlm.experiments.data import ExperimentData
-from mmlm.experiments.downstream import load_task
+from mmlm.experiments.downstream import classify, load_task
 
 
 def pseudo_label(config, workdir, out, threshold=0.9, per_class=0, log=print):
@@ -42,29 +42,21 @@ def pseudo_label(config, workdir, out, threshold=0.9, per_class=0, log=print):
         raise ConfigError(f"--threshold must be in [0, 1), got {threshold}")
     data = ExperimentData(config)
     task = load_task(config, workdir, data)
-    predict = tf.function(lambda batch: tf.nn.softmax(task(batch, training=False), axis=-1))
-    indices, predicted, confidences, true_labels = [], [], [], []
-    for batch in data.dataset("train", masks=False, training=False):
-        if "index" not in batch:
-            raise ConfigError(
-                f"pseudo-labelling names examples by their 'index'; {data.source.name} has none"
-            )
-        unlabelled = batch["index"].numpy() >= task_config.num_labelled
-        if not unlabelled.any():
-            continue
-        probabilities = predict(batch).numpy()[unlabelled]
-        indices.append(batch["index"].numpy()[unlabelled])
-        predicted.append(probabilities.argmax(-1))
-        confidences.append(probabilities.max(-1))
-        true_labels.append(task.labels(batch)[0].numpy()[unlabelled])
-    if not indices:
+    dataset = data.dataset("train", masks=False, training=False)
+    if "index" not in dataset.element_spec:
+        raise ConfigError(
+            f"pseudo-labelling names examples by their 'index'; {data.source.name} has none"
+        )
+    outputs = classify(task, dataset, features=("index",))
+    unlabelled = outputs["index"] >= task_config.num_labelled
+    if not unlabelled.any():
         raise ConfigError(
             f"no training example has an index >= task.num_labelled={task_config.num_labelled}: "
             "nothing is unlabelled"
         )
-    indices, predicted, confidences, true_labels = (
-        np.concatenate(x) for x in (indices, predicted, confidences, true_labels)
-    )
+    probabilities = tf.nn.softmax(outputs["logits"][unlabelled], axis=-1).numpy()
+    indices, true_labels = outputs["index"][unlabelled], outputs["labels"][unlabelled]
+    predicted, confidences = probabilities.argmax(-1), probabilities.max(-1)
     kept = confidences >= threshold
     if per_class > 0:
         kept &= _most_confident_per_class(predicted, confidences, per_class)

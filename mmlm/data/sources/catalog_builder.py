@@ -33,7 +33,8 @@ def read_catalog(path):
     """The (English, translation) pairs of one `.mo` file, normalized, in file order.
 
     Skipped: the header (empty msgid), plural entries (msgid tuples: their forms depend on a
-    count), untranslated entries (empty msgstr) and context-qualified duplicates are kept once.
+    count) and untranslated entries (empty msgstr). A context-qualified msgid
+    ("context\x04message") contributes its message.
     """
     if not os.path.isfile(path):
         raise CatalogError(f"{path}: no such catalog (is the package installed?)")

@@ -118,21 +118,8 @@ class IdxImages(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         del dl_manager  # local files
         c = self.builder_config
-        train_images, train_labels = read_split(c.directory, "train")
-        test_images, test_labels = read_split(c.directory, "test")
-        for images, path in ((train_images, "train"), (test_images, "test")):
-            if images.shape[1:] != (c.image_side, c.image_side):
-                raise IdxFormatError(
-                    f"{c.directory} {path} images are {images.shape[1:]}, expected "
-                    f"({c.image_side}, {c.image_side}) (set image_side)"
-                )
-        for labels, path in ((train_labels, "train"), (test_labels, "test")):
-            bad = np.flatnonzero((labels < 0) | (labels >= len(c.class_names)))
-            if bad.size:
-                raise IdxFormatError(
-                    f"{c.directory} {path} labels: {bad.size} outside [0, {len(c.class_names)}) "
-                    f"(first at index {bad[0]}: {labels[bad[0]]}); check class_names"
-                )
+        train_images, train_labels = self._read_checked("train")
+        test_images, test_labels = self._read_checked("test")
         if not 0 <= c.validation_size < len(train_images):
             raise ValueError(
                 f"validation_size={c.validation_size} must be in [0, {len(train_images)})"
@@ -148,6 +135,23 @@ class IdxImages(tfds.core.GeneratorBasedBuilder):
             for split, arrays in splits.items()
             if len(arrays[2])
         }
+
+    def _read_checked(self, split):
+        """`read_split` of `split`, checked against the configured image side and classes."""
+        c = self.builder_config
+        images, labels = read_split(c.directory, split)
+        if images.shape[1:] != (c.image_side, c.image_side):
+            raise IdxFormatError(
+                f"{c.directory} {split} images are {images.shape[1:]}, expected "
+                f"({c.image_side}, {c.image_side}) (set image_side)"
+            )
+        bad = np.flatnonzero((labels < 0) | (labels >= len(c.class_names)))
+        if bad.size:
+            raise IdxFormatError(
+                f"{c.directory} {split} labels: {bad.size} outside [0, {len(c.class_names)}) "
+                f"(first at index {bad[0]}: {labels[bad[0]]}); check class_names"
+            )
+        return images, labels
 
     def _generate_examples(self, images, labels, indices):
         for i in indices:
