@@ -69,6 +69,11 @@ class ObjectiveConfig:
         max_logit_scale: upper bound of the learned 1 / temperature.
         caption_modality_dropout: share of training rows captioned from only the image or only
             the audio (so captioning also teaches the audio encoder what is said).
+        hard_negative_words: groups of interchangeable words, each a space-separated string
+            (e.g. "circle rectangle triangle"). When set, every training text also yields a
+            hard negative with one such word swapped for another of its group, and the other
+            modalities must rank the true text above all of them (NegCLIP-style). Each word
+            must be one token of the vocabulary. Empty: no hard negatives.
     """
 
     contrastive_weight: float = 1.0
@@ -83,6 +88,7 @@ class ObjectiveConfig:
     initial_temperature: float = 0.07
     max_logit_scale: float = 100.0
     caption_modality_dropout: float = 0.5
+    hard_negative_words: tuple[str, ...] = ()
 
 
 class Decay(enum.Enum):

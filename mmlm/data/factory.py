@@ -12,6 +12,7 @@ from mmlm.data.preprocessing.image_preprocessor import ImagePreprocessor
 from mmlm.data.preprocessing.masked_lm_mask_generator import MaskedLMMaskGenerator
 from mmlm.data.preprocessing.patch_mask_generator import PatchMaskGenerator
 from mmlm.data.preprocessing.text_preprocessor import TextPreprocessor
+from mmlm.data.preprocessing.word_swap import WordSwapNegatives
 from mmlm.layers.log_mel_spectrogram import LogMelSpectrogram
 
 
@@ -140,6 +141,23 @@ def audio_preprocessor(config, spectrogram=False):
     )
 
 
+def swap_groups(groups, text_pre):
+    """Token ids of `ObjectiveConfig.hard_negative_words`; each word must be one token."""
+    ids = []
+    for group in groups:
+        words = group.split()
+        for word in words:
+            tokens = text_pre.tokenizer.tokenize(word).numpy().tolist()
+            if len(tokens) != 1:
+                pieces = [text_pre.vocabulary[t] for t in tokens]
+                raise ConfigError(
+                    f"objective.hard_negative_words: {word!r} is not one token of the "
+                    f"vocabulary (it becomes {pieces}); use words the vocabulary holds whole."
+                )
+        ids.append([text_pre.token_id(word) for word in words])
+    return ids
+
+
 def mask_generators(config, objective, text_pre, image_patch_size, spectrogram_patch_size):
     """Masking layers for the masked objectives, keyed by the modality they mask."""
     modalities = set(config.modalities)
@@ -155,6 +173,12 @@ def mask_generators(config, objective, text_pre, image_patch_size, spectrogram_p
             seed=layer_seed(config, 2),
             name="mlm_mask_generator",
         )
+        if objective.hard_negative_words:
+            generators["negatives"] = WordSwapNegatives(
+                swap_groups(objective.hard_negative_words, text_pre),
+                seed=layer_seed(config, 5),
+                name="hard_negative_generator",
+            )
     if Modality.IMAGE in modalities:
         side = config.image.image_size // image_patch_size
         generators["image"] = PatchMaskGenerator(

@@ -8,7 +8,8 @@ Batches are dicts: `token_ids`, `padding_mask` (and `<extra>_token_ids`, e.g. fo
 `images`, `audio`, `audio_padding_mask` [, `spectrogram`, `spectrogram_padding_mask`],
 `text_present` / `image_present` / `audio_present`, the raw `text`, and the source's labels;
 with masking also `masked_token_ids`, `mask_positions`, `mask_ids`, `mask_weights`,
-`image_patch_mask`, `audio_patch_mask`.
+`image_patch_mask`, `audio_patch_mask`, and with hard negatives `negative_token_ids`,
+`negative_valid`.
 """
 
 import tensorflow as tf
@@ -177,6 +178,10 @@ def _masks(batch, generators):
         out["masked_token_ids"] = masked["token_ids"]
         for key in ("mask_positions", "mask_ids", "mask_weights"):
             out[key] = masked[key]
+    if "negatives" in generators:
+        out["negative_token_ids"], out["negative_valid"] = generators["negatives"](
+            batch["token_ids"]
+        )
     if "image" in generators:
         out["image_patch_mask"] = generators["image"](batch["images"])
     if "audio" in generators:

@@ -81,7 +81,8 @@ def scene_attribute_prompts(color_names, shape_names, position_names):
 
     Returns {attribute: (class_names, prompts per class)}: colour of an object is prompted with
     every shape and position of that colour ("a red circle in the top left corner", ...), shape
-    with every colour and position, then averaged (prompt ensembling).
+    with every colour and position, position with every colour and shape, then averaged
+    (prompt ensembling).
     """
 
     def article(word):
@@ -96,7 +97,15 @@ def scene_attribute_prompts(color_names, shape_names, position_names):
         [f"{article(c)} {c} {s} in the {p} corner" for c in color_names for p in position_names]
         for s in plain_shapes
     ]
-    return {"color": (list(color_names), colors), "shape": (plain_shapes, shapes)}
+    positions = [
+        [f"{article(c)} {c} {s} in the {p} corner" for c in color_names for s in plain_shapes]
+        for p in position_names
+    ]
+    return {
+        "color": (list(color_names), colors),
+        "shape": (plain_shapes, shapes),
+        "position": (list(position_names), positions),
+    }
 
 
 def zero_shot_report(backbone, text_preprocessor, collected, prompts):

@@ -6,6 +6,10 @@ candidates of the whole global batch (gathered with `ReplicaContext.all_gather`,
 differentiable: its gradient is all-reduced back to the replica that owns each row). The loss is
 the mean over the replica's own valid rows; the caller divides it by the number of replicas before
 the gradients are summed, as Keras does for every loss.
+
+Hard negatives (NegCLIP-style, e.g. a caption with one word swapped) join the candidates of one
+direction: with text negatives, each image also has to rank its caption above every swapped
+caption in the (global) batch, which it can only do by seeing what the swapped word names.
 """
 
 from mmlm.backend import tf
@@ -17,7 +21,7 @@ PAIRS = (("text", "image"), ("text", "audio"), ("image", "audio"))
 _ABSENT_LOGIT = -1e9
 
 
-def _gather_candidates(embeddings_a, embeddings_b, valid):
+def gather_candidates(embeddings_a, embeddings_b, valid):
     """Candidates from every replica in sync, and where the local rows sit among them.
 
     Returns:
@@ -40,7 +44,24 @@ def _gather_candidates(embeddings_a, embeddings_b, valid):
     return candidates_a, candidates_b, tf.cast(candidates_valid, tf.bool), offset
 
 
-def contrastive_loss(embeddings_a, embeddings_b, logit_scale, valid=None):
+def _gather_negatives(negatives):
+    """(embeddings, valid) of hard negatives gathered from every replica in sync."""
+    embeddings, valid = negatives
+    embeddings = tf.cast(embeddings, tf.float32)
+    valid = tf.cast(valid, tf.bool)
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return embeddings, valid
+    # Validity rides as an extra column: one gather, and no int32 tensor (those live on the
+    # host) mixed into a float one.
+    rows = tf.concat([embeddings, tf.cast(valid, tf.float32)[:, None]], axis=-1)
+    rows = context.all_gather(rows, axis=0)
+    return rows[:, :-1], rows[:, -1] > 0.5
+
+
+def contrastive_loss(
+    embeddings_a, embeddings_b, logit_scale, valid=None, negatives_a=None, negatives_b=None
+):
     """Symmetric InfoNCE between two modalities (CLIP).
 
     Args:
@@ -50,6 +71,10 @@ def contrastive_loss(embeddings_a, embeddings_b, logit_scale, valid=None):
         logit_scale: scalar 1 / temperature, already exponentiated and clipped by the caller.
         valid: optional (B,) bool, rows where both modalities are present. Invalid rows are
             neither queries nor candidates. None means every row is valid.
+        negatives_a: optional (embeddings (N, D), valid (N,) bool) of extra candidates for the
+            b -> a direction: hard negatives in modality a (e.g. captions with a word swapped).
+            Invalid ones are not candidates. Gathered across replicas like the rows.
+        negatives_b: the same for the a -> b direction.
 
     Returns:
         float32 scalar: the mean over valid local rows of (CE(a -> b) + CE(b -> a)) / 2, or 0 when
@@ -62,24 +87,30 @@ def contrastive_loss(embeddings_a, embeddings_b, logit_scale, valid=None):
         valid = tf.ones(tf.shape(embeddings_a)[:1], tf.bool)
     valid = tf.cast(valid, tf.bool)  # (B,)
 
-    candidates_a, candidates_b, candidates_valid, offset = _gather_candidates(
+    candidates_a, candidates_b, candidates_valid, offset = gather_candidates(
         embeddings_a, embeddings_b, valid
     )
-    absent = tf.where(candidates_valid, 0.0, _ABSENT_LOGIT)[None, :]  # (1, B_all)
     labels = offset + tf.range(tf.shape(embeddings_a)[0])  # (B,)
 
-    def cross_entropy(queries, candidates):
+    def cross_entropy(queries, candidates, negatives):
+        candidates_ok = candidates_valid
+        if negatives is not None:  # appended after the rows, so the labels stay put
+            negative_embeddings, negative_valid = _gather_negatives(negatives)
+            candidates = tf.concat([candidates, negative_embeddings], axis=0)
+            candidates_ok = tf.concat([candidates_ok, negative_valid], axis=0)
+        absent = tf.where(candidates_ok, 0.0, _ABSENT_LOGIT)[None, :]  # (1, candidates)
         logits = logit_scale * tf.matmul(queries, candidates, transpose_b=True) + absent
         return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
 
     per_row = 0.5 * (
-        cross_entropy(embeddings_a, candidates_b) + cross_entropy(embeddings_b, candidates_a)
+        cross_entropy(embeddings_a, candidates_b, negatives_b)
+        + cross_entropy(embeddings_b, candidates_a, negatives_a)
     )  # (B,)
     weights = tf.cast(valid, tf.float32)
     return tf.math.divide_no_nan(tf.reduce_sum(per_row * weights), tf.reduce_sum(weights))
 
 
-def pairwise_contrastive_losses(embeddings, present, logit_scale):
+def pairwise_contrastive_losses(embeddings, present, logit_scale, negatives=None):
     """`contrastive_loss` for every pair of `PAIRS` whose two modalities are both given.
 
     Args:
@@ -88,6 +119,8 @@ def pairwise_contrastive_losses(embeddings, present, logit_scale):
         present: dict modality name -> (B,) bool, rows where that modality is present; needs a
             key for every modality in `embeddings`.
         logit_scale: scalar 1 / temperature.
+        negatives: optional dict modality -> (embeddings, valid) hard negatives of that
+            modality, extra candidates for the queries of every other modality paired with it.
 
     Returns:
         dict "a_b" -> float32 scalar loss, in `PAIRS` order, over rows where both are present.
@@ -98,9 +131,20 @@ def pairwise_contrastive_losses(embeddings, present, logit_scale):
     missing = sorted(set(embeddings) - set(present))
     if missing:
         raise ValueError(f"`present` has no entry for modalities {missing}.")
+    negatives = negatives or {}
+    unknown = sorted(set(negatives) - set(embeddings))
+    if unknown:
+        raise ValueError(f"Hard negatives for {unknown}, which have no embeddings.")
     losses = {}
     for a, b in PAIRS:
         if a in embeddings and b in embeddings:
             valid = tf.logical_and(tf.cast(present[a], tf.bool), tf.cast(present[b], tf.bool))
-            losses[f"{a}_{b}"] = contrastive_loss(embeddings[a], embeddings[b], logit_scale, valid)
+            losses[f"{a}_{b}"] = contrastive_loss(
+                embeddings[a],
+                embeddings[b],
+                logit_scale,
+                valid,
+                negatives_a=negatives.get(a),
+                negatives_b=negatives.get(b),
+            )
     return losses

@@ -21,7 +21,7 @@ of every replica, as InfoNCE's do.
 """
 
 from mmlm.backend import tf
-from mmlm.objectives.contrastive import PAIRS, _gather_candidates
+from mmlm.objectives.contrastive import PAIRS, gather_candidates
 from mmlm.objectives.reduction import global_batch_mean
 
 # Added to the logits of absent candidates: finite, so that their teacher probability is exactly
@@ -115,10 +115,10 @@ def similarity_distillation_loss(
     weights = _row_weights(student_a, valid)
     valid = weights > 0
     scale = tf.cast(logit_scale, tf.float32) / temperature
-    candidates_sa, candidates_sb, candidates_valid, _ = _gather_candidates(
+    candidates_sa, candidates_sb, candidates_valid, _ = gather_candidates(
         student_a, student_b, valid
     )
-    candidates_ta, candidates_tb, _, _ = _gather_candidates(teacher_a, teacher_b, valid)
+    candidates_ta, candidates_tb, _, _ = gather_candidates(teacher_a, teacher_b, valid)
     absent = tf.where(candidates_valid, 0.0, _ABSENT_LOGIT)[None, :]  # (1, B_all)
 
     def logits(queries, candidates):

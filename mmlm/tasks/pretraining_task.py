@@ -59,7 +59,9 @@ class PretrainingTask(BackboneTask):
     """The multimodal backbone trained with a weighted sum of self-supervised objectives.
 
     - `contrastive`: symmetric InfoNCE for every pair of present modalities (mean over pairs),
-      learnable temperature, negatives gathered across replicas;
+      learnable temperature, negatives gathered across replicas; batches with
+      `negative_token_ids` / `negative_valid` (hard-negative texts, see `WordSwapNegatives`)
+      add those texts as candidates for the image and audio queries;
     - `masked_lm`: the text encoder on masked tokens predicts the originals;
     - `masked_image` / `masked_audio`: the ViT / audio encoder with masked patches replaced by a
       mask token reconstructs the (per-patch normalized) pixels / log-mel values of the masked
@@ -200,7 +202,10 @@ class PretrainingTask(BackboneTask):
             outputs = self(batch, training=training)
         if "contrastive" in weights:
             embeddings = {m: outputs[f"{m}_embedding"] for m in self.modalities}
-            pairs = pairwise_contrastive_losses(embeddings, present, self._logit_scale())
+            negatives = self._text_negatives(batch, present, training)
+            pairs = pairwise_contrastive_losses(
+                embeddings, present, self._logit_scale(), negatives=negatives
+            )
             losses["contrastive"] = tf.add_n(list(pairs.values())) / len(pairs)
         if "captioning" in weights:
             labels, label_weights = captioning_targets(batch, self.modalities)
@@ -212,6 +217,15 @@ class PretrainingTask(BackboneTask):
         if "masked_audio" in weights:
             losses["masked_audio"] = self._masked_audio_loss(batch, present["audio"], training)
         return losses
+
+    def _text_negatives(self, batch, present, training):
+        """{"text": (embeddings, valid)} of the batch's hard-negative texts, if it has them."""
+        if "negative_token_ids" not in batch or "text" not in self.modalities:
+            return None
+        inputs = {"token_ids": batch["negative_token_ids"], "padding_mask": batch["padding_mask"]}
+        embeddings = self.backbone.embed("text", inputs, training=training)
+        valid = tf.logical_and(tf.cast(batch["negative_valid"], tf.bool), present["text"])
+        return {"text": (embeddings, valid)}
 
     def _masked_lm_loss(self, batch, present, training):
         encoded = self.backbone.text_encoder(

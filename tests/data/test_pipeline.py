@@ -47,6 +47,29 @@ def test_batch_layout(scenes):
     assert first["audio_padding_mask"][0].sum() == n and not first["audio"][0, n:].any()
 
 
+def test_hard_negative_captions(scenes):
+    config, source, vocabulary = scenes
+    objective = ObjectiveConfig(hard_negative_words=("circle rectangle",))
+    swappable = {vocabulary.index("circle"): "rectangle", vocabulary.index("rectangle"): "circle"}
+    batches = _batches(config, source, vocabulary, training=True, objective=objective)
+    rows = 0
+    for batch in batches:
+        for tokens, negative, valid in zip(
+            batch["token_ids"], batch["negative_token_ids"], batch["negative_valid"]
+        ):
+            changed = np.flatnonzero(tokens != negative)
+            assert valid == any(t in swappable for t in tokens)
+            assert len(changed) == int(valid)
+            if valid:
+                old, new = tokens[changed[0]], negative[changed[0]]
+                assert vocabulary[new] == swappable[old]
+            rows += valid
+    assert rows > 0
+    # The same seeded run draws the same negatives.
+    again = _batches(config, source, vocabulary, training=True, objective=objective)
+    np.testing.assert_array_equal(batches[0]["negative_token_ids"], again[0]["negative_token_ids"])
+
+
 def test_seeded_training_pipeline_repeats_exactly(scenes):
     config, source, vocabulary = scenes
     objective = ObjectiveConfig()

@@ -64,7 +64,9 @@ def test_pretrain_evaluate_and_tensorboard(pretrained, tmp_path, capsys):
         assert 0.0 <= values["R@1"] <= values["R@5"] <= values["R@10"] <= 1.0
         assert set(values["subsets"]) == {"seen", "heldout"}
     assert 1.0 < metrics["perplexity"] < 1000.0
-    assert {"color_from_image", "color_from_audio"} <= set(metrics["zero_shot"])
+    assert {"color_from_image", "color_from_audio", "position_from_image"} <= set(
+        metrics["zero_shot"]
+    )
 
     tags = _tags(os.path.join(workdir, "tensorboard"))
     for tag in ("learning_rate", "grad_norm", "temperature", "contrastive_loss", "masked_lm_loss"):

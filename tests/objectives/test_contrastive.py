@@ -47,6 +47,29 @@ def numpy_contrastive(a, b, scale, valid=None):
     return loss, grad_a, grad_b
 
 
+def numpy_contrastive_with_negatives(a, b, scale, valid, negatives_a=None, negatives_b=None):
+    """The symmetric InfoNCE loss written per query, with hard negatives as extra candidates.
+
+    negatives_x: (embeddings, valid) of extra candidates in modality x, or None.
+    """
+    a, b = np.float64(a), np.float64(b)
+
+    def direction(queries, candidates, negatives):
+        pool = [candidates[j] for j in range(len(candidates)) if valid[j]]
+        if negatives is not None:
+            pool += [row for row, ok in zip(np.float64(negatives[0]), negatives[1]) if ok]
+        pool = np.array(pool)
+        losses = []
+        for i in np.flatnonzero(valid):
+            logits = scale * pool @ queries[i]
+            positive = scale * candidates[i] @ queries[i]
+            losses.append(np.log(np.exp(logits - logits.max()).sum()) + logits.max() - positive)
+        return np.array(losses)
+
+    per_row = 0.5 * (direction(a, b, negatives_b) + direction(b, a, negatives_a))
+    return per_row.mean()
+
+
 def loss_and_gradients(a, b, scale, valid=None):
     a, b = tf.constant(a), tf.constant(b)
     with tf.GradientTape() as tape:
@@ -73,23 +96,29 @@ with strategy.scope():
     kernel_b = tf.Variable(np.float32(data["kernel_b"]))
 
 
-def step(x_a, x_b, valid):
+def step(x_a, x_b, valid, negatives_valid=None):
     with tf.GradientTape() as tape:
         tape.watch([x_a, x_b])
         a = tf.math.l2_normalize(tf.matmul(x_a, kernel_a), axis=-1)
         b = tf.math.l2_normalize(tf.matmul(x_b, kernel_b), axis=-1)
-        loss = contrastive_loss(a, b, scale, valid)
+        # Hard negatives of modality a: its rows reversed in order, as different candidates.
+        negatives = None if negatives_valid is None else (a[::-1], negatives_valid)
+        loss = contrastive_loss(a, b, scale, valid, negatives_a=negatives)
     return loss, tape.gradient(loss, [kernel_a, kernel_b, x_a, x_b])
 
 
-def run_case(valid, split):
+def run_case(valid, split, negatives_valid=None):
     valid = np.array(valid)
+    with_negatives = negatives_valid is not None
+    negatives_valid = np.array(negatives_valid if with_negatives else valid)
 
     def shard(context):
         rows = slice(0, split) if context.replica_id_in_sync_group == 0 else slice(split, None)
-        return tf.constant(x_a[rows]), tf.constant(x_b[rows]), tf.constant(valid[rows])
+        tensors = [tf.constant(x[rows]) for x in (x_a, x_b, valid, negatives_valid)]
+        return tensors if with_negatives else tensors[:3]
 
-    full_loss, full_grads = step(tf.constant(x_a), tf.constant(x_b), tf.constant(valid))
+    full = [tf.constant(x) for x in (x_a, x_b, valid, negatives_valid)]
+    full_loss, full_grads = step(*(full if with_negatives else full[:3]))
     per_replica = strategy.run(
         tf.function(step), args=strategy.experimental_distribute_values_from_function(shard)
     )
@@ -117,6 +146,12 @@ DISTRIBUTED_INPUTS = {
         {"valid": [True, True, False, True, True, True, False, True], "split": 4},
         # A final partial batch split 5 + 3: the positives' offset must follow the real sizes.
         {"valid": [True] * 8, "split": 5},
+        # Hard negatives are gathered from every replica like the rows.
+        {
+            "valid": [True, True, False, True, True, True, True, True],
+            "split": 4,
+            "negatives_valid": [True, False, True, True, True, True, False, True],
+        },
     ],
 }
 
@@ -202,6 +237,56 @@ class ContrastiveLossTest(TestCase):
             numpy_contrastive(a, b, 5.0, valid)[0], graph_loss(a, b, 5.0, valid), atol=1e-5
         )
 
+    def test_hard_negatives_match_numpy(self):
+        rng = np.random.default_rng(10)
+        a, b = normalized(rng, (5, 4)), normalized(rng, (5, 4))
+        valid = np.array([1, 1, 0, 1, 1], bool)
+        negatives = normalized(rng, (5, 4)), np.array([1, 0, 1, 1, 1], bool)
+        for side in ("a", "b"):
+            with self.subTest(side=side):
+                kwargs = {f"negatives_{side}": negatives}
+                expected = numpy_contrastive_with_negatives(a, b, 8.0, valid, **kwargs)
+                loss = contrastive_loss(a, b, 8.0, valid, **kwargs)
+                self.assertAllClose(expected, loss, atol=1e-5)
+                self.assertGreater(float(loss), numpy_contrastive(a, b, 8.0, valid)[0])
+        # The reference without negatives is the plain InfoNCE (checks the reference itself).
+        self.assertAllClose(
+            numpy_contrastive(a, b, 8.0, valid)[0],
+            numpy_contrastive_with_negatives(a, b, 8.0, valid),
+            atol=1e-9,
+        )
+
+    def test_hard_negative_gradients_match_finite_differences(self):
+        rng = np.random.default_rng(11)
+        a, b = normalized(rng, (4, 3)), normalized(rng, (4, 3))
+        valid = np.array([1, 1, 1, 0], bool)
+        negatives, negatives_valid = normalized(rng, (4, 3)), np.array([1, 1, 0, 1], bool)
+        tensors = [tf.constant(x, tf.float64) for x in (a, b, negatives)]
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            loss = contrastive_loss(
+                *tensors[:2], 6.0, valid, negatives_a=(tensors[2], negatives_valid)
+            )
+        gradients = tape.gradient(loss, tensors)
+
+        def reference(x, which):
+            inputs = [a, b, negatives]
+            inputs[which] = x
+            return numpy_contrastive_with_negatives(
+                inputs[0], inputs[1], 6.0, valid, negatives_a=(inputs[2], negatives_valid)
+            )
+
+        for which, gradient in enumerate(gradients):
+            x = [a, b, negatives][which].astype(np.float64)
+            numeric = np.zeros_like(x)
+            for index in np.ndindex(x.shape):
+                step = np.zeros_like(x)
+                step[index] = 1e-6
+                numeric[index] = (reference(x + step, which) - reference(x - step, which)) / 2e-6
+            self.assertAllClose(numeric, gradient, atol=2e-5)
+        # Invalid negatives get no gradient.
+        self.assertAllEqual(np.zeros(3), gradients[2][2])
+
     def test_pairwise_losses(self):
         rng = np.random.default_rng(5)
         embeddings = {name: normalized(rng, (6, 4)) for name in ("audio", "image", "text")}
@@ -224,6 +309,23 @@ class ContrastiveLossTest(TestCase):
             pairwise_contrastive_losses({"images": subset["text"]}, present, 1.0)
         with self.assertRaisesRegex(ValueError, "audio"):
             pairwise_contrastive_losses(subset, {"text": present["text"]}, 1.0)
+        # Text negatives are candidates for the image and audio queries of the text pairs.
+        text_negatives = normalized(rng, (6, 4)), np.array([1, 1, 0, 1, 1, 1], bool)
+        with_negatives = pairwise_contrastive_losses(
+            embeddings, present, 10.0, negatives={"text": text_negatives}
+        )
+        for a, b in PAIRS:
+            expected = numpy_contrastive_with_negatives(
+                embeddings[a],
+                embeddings[b],
+                10.0,
+                present[a] & present[b],
+                negatives_a=text_negatives if a == "text" else None,
+            )
+            self.assertAllClose(expected, with_negatives[f"{a}_{b}"], atol=1e-5)
+        self.assertAllClose(losses["image_audio"], with_negatives["image_audio"])
+        with self.assertRaisesRegex(ValueError, "image"):
+            pairwise_contrastive_losses(subset, present, 1.0, negatives={"image": text_negatives})
 
     def test_distributed_matches_full_batch(self):
         results = distributed_results()
@@ -246,6 +348,24 @@ class ContrastiveLossTest(TestCase):
             self.assertGreater(np.abs(np.subtract(*per_replica)).max(), 1e-3)
         for i, per_replica in enumerate(case["input_grads"]):
             self.assertAllClose(full_grads[2 + i], np.concatenate(per_replica) / 2, atol=1e-5)
+
+    def test_distributed_hard_negatives_match_full_batch(self):
+        case = distributed_results()["cases"][2]
+        inputs = DISTRIBUTED_INPUTS["cases"][2]
+        a = np.float64(DISTRIBUTED_INPUTS["x_a"]) @ np.float64(DISTRIBUTED_INPUTS["kernel_a"])
+        b = np.float64(DISTRIBUTED_INPUTS["x_b"]) @ np.float64(DISTRIBUTED_INPUTS["kernel_b"])
+        a /= np.linalg.norm(a, axis=-1, keepdims=True)
+        b /= np.linalg.norm(b, axis=-1, keepdims=True)
+        valid = np.array(inputs["valid"])
+        # Each replica reverses its own rows: the gathered negatives are the two halves reversed.
+        negatives = np.concatenate([a[:4][::-1], a[4:][::-1]])
+        expected = numpy_contrastive_with_negatives(
+            a, b, 4.0, valid, negatives_a=(negatives, np.array(inputs["negatives_valid"]))
+        )
+        # Both replicas hold 4 rows but a different number of valid ones: weight the means.
+        counts = valid[:4].sum(), valid[4:].sum()
+        weighted = np.dot(counts, case["replica_losses"]) / sum(counts)
+        self.assertAllClose(expected, weighted, atol=1e-5)
 
     def test_distributed_uneven_batches(self):
         case = distributed_results()["cases"][1]

@@ -63,6 +63,43 @@ class PretrainingTaskTest(TestCase):
             self.assertTrue(np.isfinite(losses[name].numpy()) and losses[name] > 0, name)
         self.assertAllClose(task.temperature(), 0.07, rtol=1e-5)
 
+    def test_hard_negative_texts_are_candidates_of_image_and_audio(self):
+        task = self.make_task({"contrastive": 1.0})
+        batch = tiny_batch(batch_size=4, present={"image": [True, True, False, True]})
+        plain = task.compute_losses(batch, training=False)["contrastive"]
+        negatives = batch["token_ids"].copy()
+        negatives[:, 1] = (negatives[:, 1] + 1) % 20 + 4  # a different second token
+        negative_valid = np.array([True, False, True, True])
+        batch = {**batch, "negative_token_ids": negatives, "negative_valid": negative_valid}
+        loss = task.compute_losses(batch, training=False)["contrastive"]
+        outputs = task.backbone(captioning_inputs(batch, task.modalities))
+        e = {m: outputs[f"{m}_embedding"].numpy() for m in ("text", "image", "audio")}
+        n = task.backbone.embed(
+            "text", {"token_ids": negatives, "padding_mask": batch["padding_mask"]}
+        ).numpy()
+        scale = 1.0 / 0.07
+        image = np.array([True, True, False, True])
+
+        def with_negatives(other, valid):
+            """InfoNCE text-other, the other's queries also ranking the valid negatives."""
+            logits = (
+                scale * e[other][valid] @ np.concatenate([e["text"][valid], n[negative_valid]]).T
+            )
+            rows = np.arange(valid.sum())
+            other_to_text = -_log_softmax(logits)[rows, rows]
+            text_to_other = -_log_softmax(scale * e["text"][valid] @ e[other][valid].T)[rows, rows]
+            return float(np.mean((other_to_text + text_to_other) / 2))
+
+        expected = np.mean(
+            [
+                with_negatives("image", image),
+                with_negatives("audio", np.ones(4, bool)),
+                numpy_info_nce(e["image"], e["audio"], scale, image),
+            ]
+        )
+        self.assertAllClose(expected, loss, rtol=1e-4)
+        self.assertGreater(float(loss), float(plain))
+
     def test_caption_is_hidden_from_fusion(self):
         """The decoder's logits must not depend on the text encoder's view of the caption."""
         task = self.make_task()
