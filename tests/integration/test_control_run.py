@@ -31,6 +31,8 @@ OVERRIDES = (
     "objective.masked_lm_weight=0",
     "objective.masked_image_weight=0",
     "objective.captioning_weight=0",
+    # Plain InfoNCE over the batch, so log(24) is the loss of guessing.
+    "objective.hard_negative_words=",
     "trainer.steps=100",
     "trainer.learning_rate=3e-3",
     "trainer.warmup_steps=5",
