@@ -145,8 +145,8 @@ def swap_groups(groups, text_pre):
     """Token ids of `ObjectiveConfig.hard_negative_words`; each word must be one token."""
     ids = []
     for group in groups:
-        words = group.split()
-        for word in words:
+        ids.append([])
+        for word in group.split():
             tokens = text_pre.tokenizer.tokenize(word).numpy().tolist()
             if len(tokens) != 1:
                 pieces = [text_pre.vocabulary[t] for t in tokens]
@@ -154,7 +154,7 @@ def swap_groups(groups, text_pre):
                     f"objective.hard_negative_words: {word!r} is not one token of the "
                     f"vocabulary (it becomes {pieces}); use words the vocabulary holds whole."
                 )
-        ids.append([text_pre.token_id(word) for word in words])
+            ids[-1].append(tokens[0])
     return ids
 
 

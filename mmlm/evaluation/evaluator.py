@@ -89,22 +89,24 @@ def scene_attribute_prompts(color_names, shape_names, position_names):
         return "an" if word[0] in "aeiou" else "a"
 
     plain_shapes = [s for s in shape_names if s != "digit"]
-    colors = [
-        [f"{article(c)} {c} {s} in the {p} corner" for s in plain_shapes for p in position_names]
-        for c in color_names
-    ]
-    shapes = [
-        [f"{article(c)} {c} {s} in the {p} corner" for c in color_names for p in position_names]
-        for s in plain_shapes
-    ]
-    positions = [
-        [f"{article(c)} {c} {s} in the {p} corner" for c in color_names for s in plain_shapes]
-        for p in position_names
-    ]
+    objects = [(c, s, p) for c in color_names for s in plain_shapes for p in position_names]
+
+    def prompts(field, class_names):
+        """Per class, the prompt of every object whose `field` (0 colour, 1 shape, 2 position)
+        is that class."""
+        return [
+            [
+                f"{article(c)} {c} {s} in the {p} corner"
+                for c, s, p in objects
+                if (c, s, p)[field] == name
+            ]
+            for name in class_names
+        ]
+
     return {
-        "color": (list(color_names), colors),
-        "shape": (plain_shapes, shapes),
-        "position": (list(position_names), positions),
+        "color": (list(color_names), prompts(0, color_names)),
+        "shape": (plain_shapes, prompts(1, plain_shapes)),
+        "position": (list(position_names), prompts(2, position_names)),
     }
 
 

@@ -75,9 +75,10 @@ class ExperimentData:
         keys = []
         for m in self.modalities:
             keys += list(ENCODER_INPUTS[m]) + [f"{m}_present"] + list(_MASK_FEATURES[m])
-        if "text" in self.modalities and self.config.objective.hard_negative_words:
-            keys += ["negative_token_ids", "negative_valid"]
-        if "text" in self.modalities:  # targets and sources of generation tasks
+        if "text" in self.modalities:
+            if self.config.objective.hard_negative_words:
+                keys += ["negative_token_ids", "negative_valid"]
+            # Targets and sources of generation tasks.
             for key in self.source.text_features:
                 if key in self.config.data.text.extra_text_features:
                     keys += [f"{key}_token_ids", f"{key}_padding_mask"]
