@@ -25,6 +25,7 @@ from mmlm.config.sections import (
     ModelConfig,
     ModelPreset,
     ObjectiveConfig,
+    PatchPositions,
     Pooling,
     Precision,
     PruningSchedule,

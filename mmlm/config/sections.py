@@ -18,6 +18,13 @@ class Pooling(enum.Enum):
     MEAN = "mean"  # the mean over valid (unmasked) positions
 
 
+class PatchPositions(enum.Enum):
+    """Position encodings of image and spectrogram patches."""
+
+    LEARNED = "learned"  # a learned table, one vector per patch
+    SINCOS = "sincos"  # fixed 2-D sine-cosine of the patch's row and column (MAE-style)
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Model section. Size fields left at 0 take the preset's value (mmlm/models/presets.py).
@@ -32,6 +39,7 @@ class ModelConfig:
         decoder_layers: text decoder layers (0 = preset).
         dropout: dropout rate inside the Transformer blocks.
         pooling: how encoders pool their sequence into one vector.
+        patch_positions: position encodings of image and spectrogram patches.
         embedding_dim: size of the shared, L2-normalized embedding space.
         image_patch_size: side of the square image patches.
         spectrogram_patch_size: side of the square (time x mel) spectrogram patches.
@@ -46,6 +54,7 @@ class ModelConfig:
     decoder_layers: int = 0
     dropout: float = 0.0
     pooling: Pooling = Pooling.MEAN
+    patch_positions: PatchPositions = PatchPositions.LEARNED
     embedding_dim: int = 128
     image_patch_size: int = 8
     spectrogram_patch_size: int = 16

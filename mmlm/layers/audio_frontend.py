@@ -41,22 +41,24 @@ class AudioFrontend(keras.layers.Layer):
         self.spectrogram_std = spectrogram_std
         self.log_mel_spectrogram = LogMelSpectrogram(**self.log_mel, name="log_mel_spectrogram")
 
+    @property
+    def mel_patches(self):
+        """Patches along the mel axis."""
+        return self.log_mel_spectrogram.num_mel_bins // self.patch_size
+
     def num_patches(self, num_samples):
         frames = self.log_mel_spectrogram.num_frames(num_samples)
-        return (frames // self.patch_size) * (
-            self.log_mel_spectrogram.num_mel_bins // self.patch_size
-        )
+        return (frames // self.patch_size) * self.mel_patches
 
     def call(self, audio, audio_padding_mask):
         audio = tf.cast(audio, tf.float32)
         log_mel = self.log_mel_spectrogram(audio, mask=audio_padding_mask)  # (B, T, M)
         frame_mask = self.log_mel_spectrogram.compute_mask(audio, audio_padding_mask)  # (B, T)
-        mel_patches = self.log_mel_spectrogram.num_mel_bins // self.patch_size
         return {
             "spectrogram": (log_mel - self.spectrogram_mean) / self.spectrogram_std,
             "log_mel": log_mel,
             "frame_mask": frame_mask,
-            "patch_mask": patch_mask_from_frames(frame_mask, self.patch_size, mel_patches),
+            "patch_mask": patch_mask_from_frames(frame_mask, self.patch_size, self.mel_patches),
         }
 
     def get_config(self):

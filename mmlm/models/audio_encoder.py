@@ -15,6 +15,7 @@ class AudioSpectrogramEncoder(keras.Model):
         patch_size: side of the square spectrogram patches.
         hidden_dim, num_layers, num_heads, intermediate_dim, dropout, pooling: tower size.
         spectrogram_mean, spectrogram_std: dB standardization constants.
+        patch_positions: "learned" or "sincos" (fixed 2-D sine-cosine of time and mel band).
 
     Inputs (dict):
         audio: (B, num_samples) float waveform; audio_padding_mask: (B, num_samples) bool.
@@ -46,14 +47,16 @@ class AudioSpectrogramEncoder(keras.Model):
         pooling="mean",
         spectrogram_mean=-20.0,
         spectrogram_std=20.0,
+        patch_positions="learned",
         **kwargs,
     ):
         frontend = AudioFrontend(
             log_mel, patch_size, spectrogram_mean, spectrogram_std, name="frontend"
         )
         num_patches = frontend.num_patches(num_samples)
+        mel_patches = frontend.mel_patches
         tower = PatchTower(
-            num_patches,
+            (num_patches // mel_patches, mel_patches),
             patch_size,
             hidden_dim,
             num_layers,
@@ -61,6 +64,7 @@ class AudioSpectrogramEncoder(keras.Model):
             intermediate_dim,
             dropout,
             pooling,
+            patch_positions,
         )
 
         def audio_inputs():
@@ -94,6 +98,7 @@ class AudioSpectrogramEncoder(keras.Model):
         self.num_patches = num_patches
         self.spectrogram_mean = spectrogram_mean
         self.spectrogram_std = spectrogram_std
+        self.patch_positions = patch_positions
         set_tower_fields(self, locals())
 
     def get_config(self):
@@ -104,6 +109,7 @@ class AudioSpectrogramEncoder(keras.Model):
             "patch_size": self.patch_size,
             "spectrogram_mean": self.spectrogram_mean,
             "spectrogram_std": self.spectrogram_std,
+            "patch_positions": self.patch_positions,
         }
 
     @classmethod

@@ -41,7 +41,11 @@ def build_backbone(config, vocabulary_size):
         )
     if Modality.IMAGE in modalities:
         parts["image_encoder"] = ViTEncoder(
-            data.image.image_size, m.image_patch_size, **tower, name="image_encoder"
+            data.image.image_size,
+            m.image_patch_size,
+            **tower,
+            patch_positions=m.patch_positions.value,
+            name="image_encoder",
         )
     if Modality.AUDIO in modalities:
         parts["audio_encoder"] = AudioSpectrogramEncoder(
@@ -49,6 +53,7 @@ def build_backbone(config, vocabulary_size):
             factory.log_mel_arguments(data),
             m.spectrogram_patch_size,
             **tower,
+            patch_positions=m.patch_positions.value,
             name="audio_encoder",
         )
     shared = {k: tower[k] for k in ("hidden_dim", "num_heads", "intermediate_dim", "dropout")}

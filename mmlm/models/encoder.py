@@ -7,8 +7,11 @@ from mmlm.layers import (
     MaskTokens,
     PatchEmbedding,
     PrependToken,
+    SinCosPositionEncoding2D,
     TransformerEncoderBlock,
 )
+
+PATCH_POSITIONS = ("learned", "sincos")
 
 TOWER_FIELDS = (
     "hidden_dim",
@@ -70,14 +73,16 @@ class PatchTower:
     masked one (masked patch modelling): both share every weight.
 
     Args:
-        num_patches: patches per input (size of the position table).
+        grid: (rows, cols) of the patch grid; patches are row-major.
         patch_size: side of the square patches.
         hidden_dim, num_layers, num_heads, intermediate_dim, dropout, pooling: tower size.
+        positions: "learned" (a table of rows · cols vectors) or "sincos" (fixed 2-D
+            sine-cosine of each patch's row and column).
     """
 
     def __init__(
         self,
-        num_patches,
+        grid,
         patch_size,
         hidden_dim,
         num_layers,
@@ -85,12 +90,18 @@ class PatchTower:
         intermediate_dim,
         dropout,
         pooling,
+        positions="learned",
     ):
+        if positions not in PATCH_POSITIONS:
+            raise ValueError(f"`positions` must be one of {PATCH_POSITIONS}, got {positions!r}.")
         self.patch_embedding = PatchEmbedding(patch_size, hidden_dim, name="patch_embedding")
         self.mask_tokens = MaskTokens(hidden_dim, name="mask_tokens")
-        self.position_embedding = keras_nlp.layers.PositionEmbedding(
-            num_patches, name="position_embedding"
-        )
+        if positions == "sincos":
+            self.position_embedding = SinCosPositionEncoding2D(*grid, name="position_encoding")
+        else:
+            self.position_embedding = keras_nlp.layers.PositionEmbedding(
+                grid[0] * grid[1], name="position_embedding"
+            )
         self.add = keras.layers.Add(name="embeddings_add")
         self.dropout = keras.layers.Dropout(dropout, name="embeddings_dropout")
         self.class_token = (

@@ -13,6 +13,7 @@ class ViTEncoder(keras.Model):
         patch_size: side of the square patches.
         hidden_dim, num_layers, num_heads, intermediate_dim, dropout: tower size.
         pooling: "mean" (over patches) or "class_token".
+        patch_positions: "learned" or "sincos" (fixed 2-D sine-cosine).
 
     Inputs (dict):
         images: (B, S, S, 3) float in [0, 1].
@@ -40,11 +41,13 @@ class ViTEncoder(keras.Model):
         intermediate_dim,
         dropout=0.0,
         pooling="mean",
+        patch_positions="learned",
         **kwargs,
     ):
-        num_patches = (image_size // patch_size) ** 2
+        side = image_size // patch_size
+        num_patches = side * side
         tower = PatchTower(
-            num_patches,
+            (side, side),
             patch_size,
             hidden_dim,
             num_layers,
@@ -52,6 +55,7 @@ class ViTEncoder(keras.Model):
             intermediate_dim,
             dropout,
             pooling,
+            patch_positions,
         )
         rescale = keras.layers.Rescaling(2.0, offset=-1.0, name="rescale")  # [0, 1] → [-1, 1]
 
@@ -70,10 +74,16 @@ class ViTEncoder(keras.Model):
         self.image_size = image_size
         self.patch_size = patch_size
         self.num_patches = num_patches
+        self.patch_positions = patch_positions
         set_tower_fields(self, locals())
 
     def get_config(self):
-        return {**tower_config(self), "image_size": self.image_size, "patch_size": self.patch_size}
+        return {
+            **tower_config(self),
+            "image_size": self.image_size,
+            "patch_size": self.patch_size,
+            "patch_positions": self.patch_positions,
+        }
 
     @classmethod
     def from_config(cls, config):

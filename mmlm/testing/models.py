@@ -27,14 +27,15 @@ LOG_MEL = {
 }
 
 
-def tiny_encoders(pooling="mean"):
+def tiny_encoders(pooling="mean", patch_positions="learned"):
+    patches = {"pooling": pooling, "patch_positions": patch_positions}
     return {
         "text_encoder": TextEncoder(
             VOCABULARY_SIZE, SEQUENCE_LENGTH, **TINY, pooling=pooling, name="text_encoder"
         ),
-        "image_encoder": ViTEncoder(IMAGE_SIZE, 8, **TINY, pooling=pooling, name="image_encoder"),
+        "image_encoder": ViTEncoder(IMAGE_SIZE, 8, **TINY, **patches, name="image_encoder"),
         "audio_encoder": AudioSpectrogramEncoder(
-            NUM_SAMPLES, LOG_MEL, 8, **TINY, pooling=pooling, name="audio_encoder"
+            NUM_SAMPLES, LOG_MEL, 8, **TINY, **patches, name="audio_encoder"
         ),
     }
 

@@ -13,9 +13,37 @@ from mmlm.layers import (
     PrependToken,
     PresenceMask,
     ProjectionHead,
+    SinCosPositionEncoding2D,
 )
 from mmlm.layers.patch_embedding import patch_mask_from_frames
 from mmlm.testing import TestCase
+
+
+class SinCosPositionEncoding2DTest(TestCase):
+    def test_layer(self):
+        layer = SinCosPositionEncoding2D(2, 3, name="positions")
+        out = self.run_layer_test(layer, tf.zeros((4, 6, 8)), expected_output_shape=(4, 6, 8))
+        self.assertEqual(layer.weights, [])
+        self.assertAllClose(out[0], out[3])
+
+    def test_values_follow_row_and_column(self):
+        # hidden 8: channels 0-3 are the row (sin, sin, cos, cos of r·1, r·0.01), 4-7 the column.
+        table = SinCosPositionEncoding2D(3, 4)(tf.zeros((1, 12, 8)))[0].numpy()
+        for index in range(12):
+            row, col = divmod(index, 4)  # row-major, like PatchEmbedding's patches
+            for half, position in ((0, row), (4, col)):
+                angles = position * np.array([1.0, 0.01])
+                expected = np.concatenate([np.sin(angles), np.cos(angles)])
+                self.assertAllClose(table[index, half : half + 4], expected, atol=1e-6)
+
+    def test_dtype_and_errors(self):
+        layer = SinCosPositionEncoding2D(2, 2, dtype="mixed_bfloat16")
+        out = layer(tf.zeros((1, 4, 8), tf.bfloat16))
+        self.assertEqual(out.dtype, tf.bfloat16)
+        with self.assertRaisesRegex(ValueError, "2 × 2 = 4 patches, got 5"):
+            SinCosPositionEncoding2D(2, 2)(tf.zeros((1, 5, 8)))
+        with self.assertRaisesRegex(ValueError, "divisible by 4"):
+            SinCosPositionEncoding2D(2, 2)(tf.zeros((1, 4, 6)))
 
 
 class PatchEmbeddingTest(TestCase):

@@ -47,6 +47,25 @@ class EncodersTest(TestCase):
         self.assertAllClose(out["pooled_output"], masked["pooled_output"], atol=1e-5)
         self.assertEqual(batch["audio"].shape[1], NUM_SAMPLES)
 
+    def test_sincos_patch_positions(self):
+        encoders = tiny_encoders(patch_positions="sincos")
+        batch = tiny_batch()
+        for key in ("image_encoder", "audio_encoder"):
+            encoder, learned = encoders[key], tiny_encoders()[key]
+            names = [w.name for w in encoder.weights]
+            self.assertFalse(any("position" in n for n in names), names)
+            # Learned positions are a (patches, hidden) table; sin-cos ones have no weights.
+            self.assertEqual(
+                learned.count_params() - encoder.count_params(),
+                encoder.num_patches * encoder.hidden_dim,
+            )
+            revived = encoder.__class__.from_config(encoder.get_config())
+            self.assertEqual(revived.get_config()["patch_positions"], "sincos")
+        image = encoders["image_encoder"]
+        flipped = image({"images": batch["images"][:, :, ::-1]})["pooled_output"]
+        out = image({"images": batch["images"]})["pooled_output"]
+        self.assertGreater(float(tf.reduce_max(tf.abs(out - flipped))), 1e-3)
+
     def test_config_round_trips(self):
         for encoder in tiny_encoders().values():
             config = encoder.get_config()
