@@ -6,7 +6,7 @@
         --json runs/scenes/metrics.json
     ... --config configs/scenes.py:smoke     # tiny data and steps, for tests and laptops
 
-The tiny model pretrains in about fifteen minutes on 2 CPU cores (mixed bfloat16). Masked
+The tiny model pretrains in about ten minutes on 2 CPU cores (mixed bfloat16). Masked
 spectrogram modelling is available (`--set objective.masked_audio_weight=1`) but off here:
 within ten minutes its second audio pass costs more contrastive steps than it gives back.
 """
@@ -56,7 +56,7 @@ def get_config(smoke=False):
         # position from images went from 0.47-0.69 (learned tables) to 1.00.
         model=ModelConfig(pooling=Pooling.MEAN, patch_positions=PatchPositions.SINCOS),
         objective=ObjectiveConfig(masked_audio_weight=0.0, hard_negative_words=HARD_NEGATIVE_WORDS),
-        trainer=TrainerConfig(steps=2000, warmup_steps=100, eval_every=500, checkpoint_every=250),
+        trainer=TrainerConfig(steps=1500, warmup_steps=100, eval_every=500, checkpoint_every=250),
         runtime=RuntimeConfig(precision=Precision.MIXED_BFLOAT16),
     )
     if not smoke:
