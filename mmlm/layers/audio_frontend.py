@@ -46,9 +46,14 @@ class AudioFrontend(keras.layers.Layer):
         """Patches along the mel axis."""
         return self.log_mel_spectrogram.num_mel_bins // self.patch_size
 
-    def num_patches(self, num_samples):
+    def patch_grid(self, num_samples):
+        """(time, mel) patches of a `num_samples` waveform; patches are time-major."""
         frames = self.log_mel_spectrogram.num_frames(num_samples)
-        return (frames // self.patch_size) * self.mel_patches
+        return frames // self.patch_size, self.mel_patches
+
+    def num_patches(self, num_samples):
+        time_patches, mel_patches = self.patch_grid(num_samples)
+        return time_patches * mel_patches
 
     def call(self, audio, audio_padding_mask):
         audio = tf.cast(audio, tf.float32)

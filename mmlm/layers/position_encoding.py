@@ -10,8 +10,9 @@ def sincos_2d_table(rows, cols, hidden_dim, max_wavelength=10000.0):
 
     The first half of the channels encodes the patch's row, the second half its column; each
     half is sin(p · ω) then cos(p · ω) for `hidden_dim / 4` frequencies
-    ω_i = max_wavelength^(-i / (hidden_dim / 4)) (the MAE / ViT-sincos layout). So "left of the image" is one fixed direction shared by
-    every patch of a column, from the first step of training.
+    ω_i = max_wavelength^(-i / (hidden_dim / 4)) (the MAE / ViT-sincos layout). So "left of the
+    image" is one fixed direction shared by every patch of a column, from the first step of
+    training.
     """
     if hidden_dim % 4:
         raise ValueError(f"`hidden_dim` must be divisible by 4 for 2-D sin-cos, got {hidden_dim}.")

@@ -54,9 +54,8 @@ class AudioSpectrogramEncoder(keras.Model):
             log_mel, patch_size, spectrogram_mean, spectrogram_std, name="frontend"
         )
         num_patches = frontend.num_patches(num_samples)
-        mel_patches = frontend.mel_patches
         tower = PatchTower(
-            (num_patches // mel_patches, mel_patches),
+            frontend.patch_grid(num_samples),
             patch_size,
             hidden_dim,
             num_layers,
