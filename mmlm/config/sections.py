@@ -303,6 +303,9 @@ class GenerationConfig:
         num_beams: hypotheses kept per row by beam search.
         length_penalty: GNMT length-penalty exponent of beam search (0 = total log-probability).
         seed: sampling seed (-1 = unseeded).
+        jit_compile: compile `mmlm evaluate`'s decoding (the fusion and the token loop) with
+            XLA: on 2 CPU cores the tiny model's cached greedy decoding runs about 7x faster.
+            Sampling draws other random numbers under XLA than without it.
     """
 
     strategy: DecodingStrategy = DecodingStrategy.GREEDY
@@ -313,6 +316,7 @@ class GenerationConfig:
     num_beams: int = 4
     length_penalty: float = 0.6
     seed: int = -1
+    jit_compile: bool = True
 
 
 class Strategy(enum.Enum):

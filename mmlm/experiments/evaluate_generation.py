@@ -41,7 +41,9 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
     text_preprocessor = data.text_preprocessor()
     task = build_generation_task(config, backbone)
     generator = generator_for(config, backbone, text_preprocessor)
-    generate = tf.function(lambda inputs: generator(inputs)["token_ids"])
+    generate = tf.function(
+        lambda inputs: generator(inputs)["token_ids"], jit_compile=config.generation.jit_compile
+    )
     target = config.task.target_text
     hypotheses, references, heldout, question_kinds = [], [], [], []
     perplexity = PerplexityAccumulator()

@@ -85,6 +85,12 @@ class CachedDecoder:
         Returns:
             (logits (B, 1, V) float32, the cache with that position's keys and values).
         """
+        if token_ids.shape.rank != 2 or token_ids.shape[1] != 1:
+            # A (B, None) slice would make XLA pad every step's query to its bound, the
+            # whole buffer: O(L) per token, the cost the cache exists to avoid.
+            raise ValueError(
+                f"step takes (B, 1) token ids of static length 1, got {token_ids.shape}"
+            )
         x = self._embed(token_ids, index)  # (B, 1, H)
         length = tf.shape(cache["self_key"][0])[1]
         self_mask = (tf.range(length) <= index)[None, None, :]  # (1, 1, L): causal

@@ -172,7 +172,9 @@ class Generator:
                 padding_mask = tf.repeat(padding_mask, self.num_beams, axis=0)
 
             def next_logits(prompt, cache, index):
-                previous = prompt[:, index - 1 : index]  # (B, 1): predicts position `index`
+                previous = prompt[:, index - 1][
+                    :, None
+                ]  # (B, 1), static: predicts position `index`
                 logits, cache = self.cached.step(
                     previous, index - 1, {**cache, **static}, padding_mask
                 )

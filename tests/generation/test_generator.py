@@ -73,6 +73,17 @@ class GeneratorTest(TestCase):
         generator = Generator(self.backbone, SEQUENCE_LENGTH, START, END, PAD)
         self.assertAllEqual(tf.function(generator)(self.inputs)["token_ids"], expected)
 
+    def test_xla_compiled_decoding_equals_the_graph(self):
+        prompt = np.array([[START, 5, 6] + [PAD] * (SEQUENCE_LENGTH - 3)] * 3, "int32")
+        lengths = np.array([3, 1, 2], "int32")
+        for strategy in ("greedy", "beam"):
+            generator = Generator(
+                self.backbone, SEQUENCE_LENGTH, START, END, PAD, strategy=strategy, num_beams=3
+            )
+            graph = tf.function(generator)(self.inputs, prompt, lengths)
+            xla = tf.function(generator, jit_compile=True)(self.inputs, prompt, lengths)
+            self.assertAllEqual(xla["token_ids"], graph["token_ids"], msg=strategy)
+
     def test_sampling_is_seeded(self):
         for strategy in ("temperature", "top_k", "top_p"):
             first = self.generate(strategy=strategy, seed=1, temperature=2.0)["token_ids"]
