@@ -25,3 +25,17 @@ class TFLiteConversionTest(TestCase):
             )
             cosine = float(np.sum(expected * quantized(inputs)))
             self.assertGreater(cosine, 0.95, msg=modality)
+
+    def test_stripped_names_keep_signatures_and_outputs(self):
+        model = tiny_backbone(modalities=("image",)).embedding_model("image")
+        inputs = {"images": tiny_batch(batch_size=1)["images"]}
+        named = convert(model, input_specs(model), "dynamic", strip_names=False)
+        stripped = convert(model, input_specs(model), "dynamic")
+        self.assertLess(len(stripped), len(named))
+        tensor_names = [t["name"] for t in TFLiteRunner(stripped).interpreter.get_tensor_details()]
+        self.assertEqual(set(tensor_names), {""})
+        self.assertIn("/", "".join(
+            t["name"] for t in TFLiteRunner(named).interpreter.get_tensor_details()
+        ))  # fmt: skip
+        self.assertEqual(TFLiteRunner(stripped).signatures, TFLiteRunner(named).signatures)
+        self.assertAllEqual(TFLiteRunner(stripped)(inputs), TFLiteRunner(named)(inputs))
