@@ -10,8 +10,8 @@ an image and audio, with `Generator(use_cache=True)` and `Generator(use_cache=Fa
 same keras-nlp sampler; the uncached step re-runs the decoder over the whole prefix and reads
 its last position). Both run as compiled `tf.function`s, with and without XLA
 (`jit_compile=True` over the whole call: the fusion and the token loop); the time is the median
-of `--repeats` calls after a warm-up call (which compiles). Greedy and beam search (4 beams) are timed; the end
-token is disabled so every row decodes all the tokens. Prints tokens/s end to end (the fusion
+of `--repeats` calls after a warm-up call (which compiles). Greedy and beam search (4 beams)
+are timed; the end token is disabled so every row decodes all the tokens. Prints tokens/s end to end (the fusion
 of image and audio included) and of the decoding alone (the fusion's time, measured on its
 own, subtracted), and the speed-ups.
 

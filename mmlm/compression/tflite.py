@@ -57,7 +57,9 @@ def strip_tensor_names(model_content):
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def _finish(content, strip_names):
+def _convert(converter, quantize, representative_dataset, strip_names):
+    """The `.tflite` bytes of a configured (`_configure`) converter, names stripped or not."""
+    content = _configure(converter, quantize, representative_dataset).convert()
     return strip_tensor_names(content) if strip_names else content
 
 
@@ -88,7 +90,7 @@ def convert(model, specs, quantize="none", representative_data=None, strip_names
                 # By name: the converted model's input order is not the sorted order.
                 yield {name: example[name] for name in specs}
 
-    return _finish(_configure(converter, quantize, representative).convert(), strip_names)
+    return _convert(converter, quantize, representative, strip_names)
 
 
 def convert_signatures(
@@ -110,8 +112,7 @@ def convert_signatures(
         path = os.path.join(directory, "saved_model")
         tf.saved_model.save(module, path, signatures=signatures)
         converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=list(signatures))
-        content = _configure(converter, quantize, representative_data).convert()
-    return _finish(content, strip_names)
+        return _convert(converter, quantize, representative_data, strip_names)
 
 
 class TFLiteRunner:

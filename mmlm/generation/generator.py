@@ -172,9 +172,9 @@ class Generator:
                 padding_mask = tf.repeat(padding_mask, self.num_beams, axis=0)
 
             def next_logits(prompt, cache, index):
-                previous = prompt[:, index - 1][
-                    :, None
-                ]  # (B, 1), static: predicts position `index`
+                # (B, 1) of static length (a `index - 1 : index` slice would not be; see
+                # `CachedDecoder.step`): predicts position `index`.
+                previous = prompt[:, index - 1][:, None]
                 logits, cache = self.cached.step(
                     previous, index - 1, {**cache, **static}, padding_mask
                 )
