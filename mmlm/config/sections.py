@@ -83,6 +83,10 @@ class ObjectiveConfig:
             hard negative with one such word swapped for another of its group, and the other
             modalities must rank the true text above all of them (NegCLIP-style). Each word
             must be one token of the vocabulary. Empty: no hard negatives.
+        exchange_negative_words: groups of words, like `hard_negative_words`, whose members
+            trade places: every training text with two different words of one group (the
+            colours of its two objects, say) also yields a hard negative with those two words
+            exchanged, which only the binding of attributes to objects tells apart. Empty: none.
     """
 
     contrastive_weight: float = 1.0
@@ -98,6 +102,7 @@ class ObjectiveConfig:
     max_logit_scale: float = 100.0
     caption_modality_dropout: float = 0.5
     hard_negative_words: tuple[str, ...] = ()
+    exchange_negative_words: tuple[str, ...] = ()
 
 
 class Decay(enum.Enum):

@@ -12,6 +12,7 @@ from mmlm.data.preprocessing.image_preprocessor import ImagePreprocessor
 from mmlm.data.preprocessing.masked_lm_mask_generator import MaskedLMMaskGenerator
 from mmlm.data.preprocessing.patch_mask_generator import PatchMaskGenerator
 from mmlm.data.preprocessing.text_preprocessor import TextPreprocessor
+from mmlm.data.preprocessing.word_exchange import WordExchangeNegatives
 from mmlm.data.preprocessing.word_swap import WordSwapNegatives
 from mmlm.layers.log_mel_spectrogram import LogMelSpectrogram
 
@@ -141,8 +142,8 @@ def audio_preprocessor(config, spectrogram=False):
     )
 
 
-def swap_groups(groups, text_pre):
-    """Token ids of `ObjectiveConfig.hard_negative_words`; each word must be one token."""
+def swap_groups(groups, text_pre, field="hard_negative_words"):
+    """Token ids of the word groups `ObjectiveConfig.<field>`; each word must be one token."""
     ids = []
     for group in groups:
         ids.append([])
@@ -151,7 +152,7 @@ def swap_groups(groups, text_pre):
             if len(tokens) != 1:
                 pieces = [text_pre.vocabulary[t] for t in tokens]
                 raise ConfigError(
-                    f"objective.hard_negative_words: {word!r} is not one token of the "
+                    f"objective.{field}: {word!r} is not one token of the "
                     f"vocabulary (it becomes {pieces}); use words the vocabulary holds whole."
                 )
             ids[-1].append(tokens[0])
@@ -178,6 +179,12 @@ def mask_generators(config, objective, text_pre, image_patch_size, spectrogram_p
                 swap_groups(objective.hard_negative_words, text_pre),
                 seed=layer_seed(config, 5),
                 name="hard_negative_generator",
+            )
+        if objective.exchange_negative_words:
+            generators["exchanges"] = WordExchangeNegatives(
+                swap_groups(objective.exchange_negative_words, text_pre, "exchange_negative_words"),
+                seed=layer_seed(config, 6),
+                name="exchange_negative_generator",
             )
     if Modality.IMAGE in modalities:
         side = config.image.image_size // image_patch_size

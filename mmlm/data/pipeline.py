@@ -9,7 +9,8 @@ Batches are dicts: `token_ids`, `padding_mask` (and `<extra>_token_ids`, e.g. fo
 `text_present` / `image_present` / `audio_present`, the raw `text`, and the source's labels;
 with masking also `masked_token_ids`, `mask_positions`, `mask_ids`, `mask_weights`,
 `image_patch_mask`, `audio_patch_mask`, and with hard negatives `negative_token_ids`,
-`negative_valid`.
+`negative_valid` (one word swapped) and `exchange_token_ids`, `exchange_valid` (two words
+exchanged).
 """
 
 import tensorflow as tf
@@ -180,6 +181,10 @@ def _masks(batch, generators):
             out[key] = masked[key]
     if "negatives" in generators:
         out["negative_token_ids"], out["negative_valid"] = generators["negatives"](
+            batch["token_ids"]
+        )
+    if "exchanges" in generators:
+        out["exchange_token_ids"], out["exchange_valid"] = generators["exchanges"](
             batch["token_ids"]
         )
     if "image" in generators:

@@ -78,6 +78,8 @@ class ExperimentData:
         if "text" in self.modalities:
             if self.config.objective.hard_negative_words:
                 keys += ["negative_token_ids", "negative_valid"]
+            if self.config.objective.exchange_negative_words:
+                keys += ["exchange_token_ids", "exchange_valid"]
             # Targets and sources of generation tasks.
             for key in self.source.text_features:
                 if key in self.config.data.text.extra_text_features:

@@ -61,7 +61,8 @@ class PretrainingTask(BackboneTask):
     - `contrastive`: symmetric InfoNCE for every pair of present modalities (mean over pairs),
       learnable temperature, negatives gathered across replicas; batches with
       `negative_token_ids` / `negative_valid` (hard-negative texts, see `WordSwapNegatives`)
-      add those texts as candidates for the image and audio queries;
+      and `exchange_token_ids` / `exchange_valid` (`WordExchangeNegatives`) add those texts as
+      candidates for the image and audio queries;
     - `masked_lm`: the text encoder on masked tokens predicts the originals;
     - `masked_image` / `masked_audio`: the ViT / audio encoder with masked patches replaced by a
       mask token reconstructs the (per-patch normalized) pixels / log-mel values of the masked
@@ -219,12 +220,22 @@ class PretrainingTask(BackboneTask):
         return losses
 
     def _text_negatives(self, batch, present, training):
-        """{"text": (embeddings, valid)} of the batch's hard-negative texts, if it has them."""
-        if "negative_token_ids" not in batch or "text" not in self.modalities:
+        """{"text": (embeddings, valid)} of the batch's hard-negative texts, if it has them.
+
+        Swapped (`negative_*`) and exchanged (`exchange_*`) negatives are encoded in one pass
+        and form one set of candidates.
+        """
+        kinds = [k for k in ("negative", "exchange") if f"{k}_token_ids" in batch]
+        if not kinds or "text" not in self.modalities:
             return None
-        inputs = {"token_ids": batch["negative_token_ids"], "padding_mask": batch["padding_mask"]}
+        token_ids = tf.concat([batch[f"{k}_token_ids"] for k in kinds], axis=0)
+        padding_mask = tf.concat([batch["padding_mask"]] * len(kinds), axis=0)
+        inputs = {"token_ids": token_ids, "padding_mask": padding_mask}
         embeddings = self.backbone.embed("text", inputs, training=training)
-        valid = tf.logical_and(tf.cast(batch["negative_valid"], tf.bool), present["text"])
+        valid = tf.concat(
+            [tf.logical_and(tf.cast(batch[f"{k}_valid"], tf.bool), present["text"]) for k in kinds],
+            axis=0,
+        )
         return {"text": (embeddings, valid)}
 
     def _masked_lm_loss(self, batch, present, training):

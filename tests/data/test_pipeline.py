@@ -70,6 +70,27 @@ def test_hard_negative_captions(scenes):
     np.testing.assert_array_equal(batches[0]["negative_token_ids"], again[0]["negative_token_ids"])
 
 
+def test_exchange_negative_captions(scenes):
+    config, source, vocabulary = scenes
+    words = ("circle", "rectangle")
+    objective = ObjectiveConfig(exchange_negative_words=(" ".join(words),))
+    group = {vocabulary.index(w) for w in words}
+    batches = _batches(config, source, vocabulary, training=True, objective=objective)
+    rows = 0
+    for batch in batches:
+        assert "negative_token_ids" not in batch
+        for tokens, negative, valid in zip(
+            batch["token_ids"], batch["exchange_token_ids"], batch["exchange_valid"]
+        ):
+            assert valid == (len(group & set(tokens.tolist())) == 2)
+            changed = np.flatnonzero(tokens != negative)
+            assert len(changed) == 2 * int(valid)
+            if valid:
+                assert sorted(tokens[changed]) == sorted(negative[changed]) == sorted(group)
+            rows += valid
+    assert rows > 0
+
+
 def test_seeded_training_pipeline_repeats_exactly(scenes):
     config, source, vocabulary = scenes
     objective = ObjectiveConfig()

@@ -67,38 +67,53 @@ class PretrainingTaskTest(TestCase):
         task = self.make_task({"contrastive": 1.0})
         batch = tiny_batch(batch_size=4, present={"image": [True, True, False, True]})
         plain = task.compute_losses(batch, training=False)["contrastive"]
-        negatives = batch["token_ids"].copy()
-        negatives[:, 1] = (negatives[:, 1] + 1) % 20 + 4  # a different second token
-        negative_valid = np.array([True, False, True, True])
-        batch = {**batch, "negative_token_ids": negatives, "negative_valid": negative_valid}
-        loss = task.compute_losses(batch, training=False)["contrastive"]
+        swapped = batch["token_ids"].copy()
+        swapped[:, 1] = (swapped[:, 1] + 1) % 20 + 4  # a different second token
+        exchanged = batch["token_ids"].copy()
+        exchanged[:, [1, 2]] = exchanged[:, [2, 1]]
+        sets = {
+            "negative": (swapped, np.array([True, False, True, True])),
+            "exchange": (exchanged, np.array([False, True, True, False])),
+        }
         outputs = task.backbone(captioning_inputs(batch, task.modalities))
         e = {m: outputs[f"{m}_embedding"].numpy() for m in ("text", "image", "audio")}
-        n = task.backbone.embed(
-            "text", {"token_ids": negatives, "padding_mask": batch["padding_mask"]}
-        ).numpy()
         scale = 1.0 / 0.07
         image = np.array([True, True, False, True])
 
-        def with_negatives(other, valid):
-            """InfoNCE text-other, the other's queries also ranking the valid negatives."""
-            logits = (
-                scale * e[other][valid] @ np.concatenate([e["text"][valid], n[negative_valid]]).T
-            )
-            rows = np.arange(valid.sum())
-            other_to_text = -_log_softmax(logits)[rows, rows]
-            text_to_other = -_log_softmax(scale * e["text"][valid] @ e[other][valid].T)[rows, rows]
-            return float(np.mean((other_to_text + text_to_other) / 2))
-
-        expected = np.mean(
-            [
-                with_negatives("image", image),
-                with_negatives("audio", np.ones(4, bool)),
-                numpy_info_nce(e["image"], e["audio"], scale, image),
+        def expected_loss(kinds):
+            negatives = [
+                task.backbone.embed(
+                    "text", {"token_ids": sets[k][0], "padding_mask": batch["padding_mask"]}
+                ).numpy()[sets[k][1]]
+                for k in kinds
             ]
-        )
-        self.assertAllClose(expected, loss, rtol=1e-4)
-        self.assertGreater(float(loss), float(plain))
+
+            def with_negatives(other, valid):
+                """InfoNCE text-other, the other's queries also ranking the valid negatives."""
+                candidates = np.concatenate([e["text"][valid]] + negatives)
+                rows = np.arange(valid.sum())
+                other_to_text = -_log_softmax(scale * e[other][valid] @ candidates.T)[rows, rows]
+                logits = scale * e["text"][valid] @ e[other][valid].T
+                text_to_other = -_log_softmax(logits)[rows, rows]
+                return float(np.mean((other_to_text + text_to_other) / 2))
+
+            return np.mean(
+                [
+                    with_negatives("image", image),
+                    with_negatives("audio", np.ones(4, bool)),
+                    numpy_info_nce(e["image"], e["audio"], scale, image),
+                ]
+            )
+
+        losses = {}
+        for kinds in (["negative"], ["negative", "exchange"], ["exchange"]):
+            with_sets = dict(batch)
+            for k in kinds:
+                with_sets[f"{k}_token_ids"], with_sets[f"{k}_valid"] = sets[k]
+            losses[tuple(kinds)] = task.compute_losses(with_sets, training=False)["contrastive"]
+            self.assertAllClose(expected_loss(kinds), losses[tuple(kinds)], rtol=1e-4)
+            self.assertGreater(float(losses[tuple(kinds)]), float(plain))
+        self.assertGreater(float(losses[("negative", "exchange")]), float(losses[("negative",)]))
 
     def test_caption_is_hidden_from_fusion(self):
         """The decoder's logits must not depend on the text encoder's view of the caption."""

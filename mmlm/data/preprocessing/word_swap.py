@@ -5,6 +5,24 @@ import tensorflow as tf
 from mmlm.backend import keras, register
 
 
+def word_groups(groups, owner):
+    """`groups` as lists of int token ids, checked: each has 2+ distinct ids, none shared.
+
+    Raises:
+        ValueError: naming `owner` and the offending group.
+    """
+    groups = [[int(i) for i in group] for group in groups]
+    if not groups:
+        raise ValueError(f"{owner} needs at least one group of token ids.")
+    for group in groups:
+        if len(set(group)) < 2:
+            raise ValueError(f"{owner}: a group needs at least 2 distinct token ids, got {group}.")
+    members = [i for group in groups for i in group]
+    if len(set(members)) != len(members):
+        raise ValueError(f"{owner}: a token id is in more than one group: {groups}.")
+    return groups
+
+
 @register
 class WordSwapNegatives(keras.layers.Layer):
     """Swaps one random word of each sequence for a different word of the same group.
@@ -30,15 +48,8 @@ class WordSwapNegatives(keras.layers.Layer):
 
     def __init__(self, groups, seed=None, **kwargs):
         super().__init__(**kwargs)
-        groups = [[int(i) for i in group] for group in groups]
-        if not groups:
-            raise ValueError("WordSwapNegatives needs at least one group of token ids.")
+        groups = word_groups(groups, type(self).__name__)
         members = [i for group in groups for i in group]
-        for group in groups:
-            if len(set(group)) < 2:
-                raise ValueError(f"A swap group needs at least 2 distinct token ids, got {group}.")
-        if len(set(members)) != len(members):
-            raise ValueError(f"A token id is in more than one swap group: {groups}.")
         self.groups = groups
         self.seed = seed
         width = max(len(group) for group in groups)

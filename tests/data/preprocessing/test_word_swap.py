@@ -57,7 +57,7 @@ class WordSwapNegativesTest(TestCase):
             WordSwapNegatives([])
         with self.assertRaisesRegex(ValueError, "2 distinct"):
             WordSwapNegatives([[4, 4]])
-        with self.assertRaisesRegex(ValueError, "more than one swap group"):
+        with self.assertRaisesRegex(ValueError, "more than one group"):
             WordSwapNegatives([[4, 5], [5, 6]])
 
     def test_groups_from_words(self):

@@ -1,0 +1,59 @@
+import collections
+
+import numpy as np
+
+from mmlm.backend import tf
+from mmlm.data.preprocessing.word_exchange import WordExchangeNegatives
+from mmlm.testing import TestCase
+
+GROUPS = [[10, 11, 12], [20, 21]]
+
+
+class WordExchangeNegativesTest(TestCase):
+    def test_two_different_words_of_one_group_trade_places(self):
+        layer = WordExchangeNegatives(GROUPS, seed=3)
+        token_ids = tf.constant(
+            [
+                [1, 10, 5, 20, 11, 21, 2],  # pairs (1, 4) in group 0 and (3, 5) in group 1
+                [1, 10, 5, 10, 20, 2, 0],  # the same word twice, one of group 1: no pair
+                [1, 10, 11, 12, 2, 0, 0],  # three pairs in group 0
+                [1, 5, 6, 7, 2, 0, 0],  # no group word
+            ]
+        )
+        exchanges = collections.Counter()
+        for _ in range(300):
+            negatives, valid = layer(token_ids)
+            negatives, valid = negatives.numpy(), valid.numpy()
+            self.assertEqual(negatives.dtype, np.int32)
+            self.assertAllEqual([True, False, True, False], valid)
+            self.assertAllEqual(token_ids[1], negatives[1])
+            self.assertAllEqual(token_ids[3], negatives[3])
+            for row in (0, 2):
+                old = token_ids[row].numpy()
+                changed = np.flatnonzero(negatives[row] != old)
+                self.assertLen(changed, 2)
+                i, j = changed
+                self.assertEqual((old[i], old[j]), (negatives[row, j], negatives[row, i]))
+                exchanges[(row, int(i), int(j))] += 1
+        # Every pair of every group is drawn, about equally.
+        self.assertEqual({(0, 1, 4), (0, 3, 5)}, {k for k in exchanges if k[0] == 0})
+        self.assertEqual({(2, 1, 2), (2, 1, 3), (2, 2, 3)}, {k for k in exchanges if k[0] == 2})
+        self.assertAllClose([150, 150], [exchanges[(0, 1, 4)], exchanges[(0, 3, 5)]], atol=40)
+        self.assertGreater(min(n for k, n in exchanges.items() if k[0] == 2), 60)
+
+    def test_serialization_and_dataset_map(self):
+        layer = WordExchangeNegatives(GROUPS, seed=1, name="exchange")
+        self.run_serialization_test(layer)
+        dataset = tf.data.Dataset.from_tensors(tf.constant([[1, 20, 4, 21, 2]], tf.int64))
+        negatives, valid = next(iter(dataset.map(layer)))
+        self.assertEqual(tf.int64, negatives.dtype)
+        self.assertAllEqual([[1, 21, 4, 20, 2]], negatives)
+        self.assertAllEqual([True], valid)
+
+    def test_bad_groups(self):
+        with self.assertRaisesRegex(ValueError, "WordExchangeNegatives needs at least one group"):
+            WordExchangeNegatives([])
+        with self.assertRaisesRegex(ValueError, "2 distinct"):
+            WordExchangeNegatives([[4, 4]])
+        with self.assertRaisesRegex(ValueError, "more than one group"):
+            WordExchangeNegatives([[4, 5], [5, 6]])
