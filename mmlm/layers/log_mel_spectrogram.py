@@ -256,14 +256,18 @@ class LogMelSpectrogram(keras.layers.Layer):
 
         power = self._power_spectrum(waveform)  # (B, T, F)
         mel = self._project_to_mel(power)  # (B, T, M)
-        log_mel = 10.0 * _log10(tf.maximum(mel, self.amin))
-        log_mel -= 10.0 * math.log10(max(self.amin, self.ref))
+        offset = 10.0 * math.log10(max(self.amin, self.ref))
+        log_mel = 10.0 * _log10(tf.maximum(mel, self.amin)) - offset
 
         if self.top_db is not None:
             candidates = log_mel  # (B, T, M)
             if mask is not None:
                 frame_mask = self._frame_mask(tf.shape(waveform)[-1], mask)  # (B, T)
-                candidates = tf.where(frame_mask[:, :, None], log_mel, tf.float32.min)
+                # Padding frames take the lowest value a frame can have, so they never win the
+                # peak. (Not float32.min: a full-integer TFLite model would quantize this
+                # tensor over [float32.min, peak] and lose every real value.)
+                floor = 10.0 * math.log10(self.amin) - offset
+                candidates = tf.where(frame_mask[:, :, None], log_mel, floor)
             peak = tf.reduce_max(candidates, axis=[-2, -1], keepdims=True)  # (B, 1, 1)
             log_mel = tf.maximum(log_mel, peak - self.top_db)
         return log_mel[0] if unbatched else log_mel

@@ -1,11 +1,13 @@
 """Transformer blocks: keras-nlp's encoder/decoder layers, made prunable.
 
 keras-nlp's layers are mask-aware, support a key/value cache for decoding and serialize; these
-subclasses only add `get_prunable_weights` (see `prunable.py`) and mmlm's registered names, and
-pin the choices every mmlm tower shares (pre-LayerNorm, GELU).
+subclasses only add `get_prunable_weights` (see `prunable.py`), attention masking that full-int8
+TFLite can quantize (see `finite_masks.py`) and mmlm's registered names, and pin the choices
+every mmlm tower shares (pre-LayerNorm, GELU).
 """
 
 from mmlm.backend import keras_nlp, register
+from mmlm.layers.finite_masks import use_finite_masks
 from mmlm.layers.prunable import PrunableKernelsMixin
 
 _DEFAULTS = {"normalize_first": True, "activation": "gelu", "layer_norm_epsilon": 1e-6}
@@ -15,8 +17,21 @@ def _with_defaults(kwargs):
     return {**_DEFAULTS, **kwargs}
 
 
+class _FiniteMasksMixin:
+    """Masks attention with `FiniteMaskSoftmax` (int8-quantizable) instead of adding -1e9."""
+
+    def build(self, *args, **kwargs):
+        super().build(*args, **kwargs)
+        for name in ("_self_attention_layer", "_cross_attention_layer"):
+            attention = getattr(self, name, None)
+            if attention is not None and hasattr(attention, "_softmax"):
+                use_finite_masks(attention)
+
+
 @register
-class TransformerEncoderBlock(PrunableKernelsMixin, keras_nlp.layers.TransformerEncoder):
+class TransformerEncoderBlock(
+    _FiniteMasksMixin, PrunableKernelsMixin, keras_nlp.layers.TransformerEncoder
+):
     """Pre-LN self-attention + feed-forward block (keras-nlp `TransformerEncoder`).
 
     Args:
@@ -40,7 +55,9 @@ class TransformerEncoderBlock(PrunableKernelsMixin, keras_nlp.layers.Transformer
 
 
 @register
-class TransformerDecoderBlock(PrunableKernelsMixin, keras_nlp.layers.TransformerDecoder):
+class TransformerDecoderBlock(
+    _FiniteMasksMixin, PrunableKernelsMixin, keras_nlp.layers.TransformerDecoder
+):
     """Pre-LN causal self-attention + cross-attention + feed-forward block.
 
     keras-nlp's `TransformerDecoder` (which keeps a key/value cache for decoding); the
