@@ -27,7 +27,7 @@ class FiniteMaskSoftmax(keras.layers.Softmax):
 
     def call(self, inputs, mask=None):
         if mask is not None:
-            keep = tf.cast(mask, tf.bool) if mask.dtype != tf.bool else mask
+            keep = tf.cast(mask, tf.bool)
             axis = self.axis if isinstance(self.axis, (list, tuple)) else [self.axis]
             lowest = tf.reduce_min(inputs, axis=axis, keepdims=True)
             inputs = tf.where(keep, inputs, lowest - tf.cast(MASK_MARGIN, inputs.dtype))

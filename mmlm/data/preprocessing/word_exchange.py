@@ -2,12 +2,12 @@
 
 import tensorflow as tf
 
-from mmlm.backend import keras, register
-from mmlm.data.preprocessing.word_swap import word_groups
+from mmlm.backend import register
+from mmlm.data.preprocessing.word_groups import WordGroupLayer
 
 
 @register
-class WordExchangeNegatives(keras.layers.Layer):
+class WordExchangeNegatives(WordGroupLayer):
     """Exchanges two different words of the same group within each sequence.
 
     "a red circle in the top left corner and a blue triangle in the bottom right corner" with
@@ -30,26 +30,12 @@ class WordExchangeNegatives(keras.layers.Layer):
         where no two different words of one group occur in the sequence.
     """
 
-    def __init__(self, groups, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        groups = word_groups(groups, type(self).__name__)
-        members = [i for group in groups for i in group]
-        self.groups = groups
-        self.seed = seed
-        self._members = tf.constant(members, tf.int32)  # (M,)
-        self._member_group = tf.constant(
-            [g for g, group in enumerate(groups) for _ in group], tf.int32
-        )
-
     def call(self, token_ids):
         dtype = token_ids.dtype
         ids = tf.cast(token_ids, tf.int32)
         length = tf.shape(ids)[1]
-        matches = tf.equal(ids[..., None], self._members)  # (B, L, M)
-        member = tf.argmax(tf.cast(matches, tf.int32), axis=-1, output_type=tf.int32)
-        group = tf.where(
-            tf.reduce_any(matches, axis=-1), tf.gather(self._member_group, member), -1
-        )  # (B, L); -1 outside every group
+        in_group, member = self.find_members(ids)
+        group = tf.where(in_group, tf.gather(self._member_group, member), -1)  # (B, L); -1: none
         # Pairs i < j of one group holding different words.
         same_group = tf.logical_and(
             tf.equal(group[:, :, None], group[:, None, :]), group[:, :, None] >= 0
@@ -70,8 +56,3 @@ class WordExchangeNegatives(keras.layers.Layer):
         negatives = tf.where(at_first, second_token[:, None], ids)
         negatives = tf.where(at_second, first_token[:, None], negatives)
         return tf.cast(negatives, dtype), valid
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"groups": self.groups, "seed": self.seed})
-        return config

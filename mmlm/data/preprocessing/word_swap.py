@@ -2,29 +2,12 @@
 
 import tensorflow as tf
 
-from mmlm.backend import keras, register
-
-
-def word_groups(groups, owner):
-    """`groups` as lists of int token ids, checked: each has 2+ distinct ids, none shared.
-
-    Raises:
-        ValueError: naming `owner` and the offending group.
-    """
-    groups = [[int(i) for i in group] for group in groups]
-    if not groups:
-        raise ValueError(f"{owner} needs at least one group of token ids.")
-    for group in groups:
-        if len(set(group)) < 2:
-            raise ValueError(f"{owner}: a group needs at least 2 distinct token ids, got {group}.")
-    members = [i for group in groups for i in group]
-    if len(set(members)) != len(members):
-        raise ValueError(f"{owner}: a token id is in more than one group: {groups}.")
-    return groups
+from mmlm.backend import register
+from mmlm.data.preprocessing.word_groups import WordGroupLayer
 
 
 @register
-class WordSwapNegatives(keras.layers.Layer):
+class WordSwapNegatives(WordGroupLayer):
     """Swaps one random word of each sequence for a different word of the same group.
 
     Groups are sets of interchangeable single-token words (e.g. the shape names "circle",
@@ -47,16 +30,9 @@ class WordSwapNegatives(keras.layers.Layer):
     """
 
     def __init__(self, groups, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        groups = word_groups(groups, type(self).__name__)
-        members = [i for group in groups for i in group]
-        self.groups = groups
-        self.seed = seed
+        super().__init__(groups, seed=seed, **kwargs)
+        groups = self.groups
         width = max(len(group) for group in groups)
-        self._members = tf.constant(members, tf.int32)  # (M,)
-        self._member_group = tf.constant(
-            [g for g, group in enumerate(groups) for _ in group], tf.int32
-        )
         self._member_slot = tf.constant([s for group in groups for s in range(len(group))])
         self._group_sizes = tf.constant([len(group) for group in groups], tf.int32)
         self._table = tf.constant(
@@ -66,9 +42,7 @@ class WordSwapNegatives(keras.layers.Layer):
     def call(self, token_ids):
         dtype = token_ids.dtype
         ids = tf.cast(token_ids, tf.int32)
-        matches = tf.equal(ids[..., None], self._members)  # (B, L, M)
-        swappable = tf.reduce_any(matches, axis=-1)  # (B, L)
-        member = tf.argmax(tf.cast(matches, tf.int32), axis=-1, output_type=tf.int32)  # (B, L)
+        swappable, member = self.find_members(ids)  # (B, L), (B, L)
         noise = tf.random.uniform(tf.shape(ids), seed=self.seed)
         position = tf.argmax(tf.where(swappable, noise, -1.0), axis=-1, output_type=tf.int32)
         chosen = tf.gather(member, position, batch_dims=1)  # (B,) index into the members
@@ -91,8 +65,3 @@ class WordSwapNegatives(keras.layers.Layer):
     def _second_seed(self):
         # Two random ops with one op seed would draw the same stream.
         return None if self.seed is None else self.seed + 1
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"groups": self.groups, "seed": self.seed})
-        return config
