@@ -53,8 +53,14 @@ def get_config(smoke=False):
         # Mean pooling: with a class token, left/right stayed at chance in every tower's
         # embedding (a linear probe scored 0.5) while top/bottom was learned. Fixed 2-D sin-cos
         # patch positions give every column one shared direction from the start: zero-shot
-        # position from images went from 0.47-0.69 (learned tables) to 1.00.
-        model=ModelConfig(pooling=Pooling.MEAN, patch_positions=PatchPositions.SINCOS),
+        # position from images went from 0.47-0.69 (learned tables) to 1.00. A convolutional
+        # stem before the 8x8 patches sees strokes and corners: zero-shot shape from images
+        # went from 0.47 to 0.55 at the same step time.
+        model=ModelConfig(
+            pooling=Pooling.MEAN,
+            patch_positions=PatchPositions.SINCOS,
+            image_stem_channels=(32, 64, 128),
+        ),
         objective=ObjectiveConfig(masked_audio_weight=0.0, hard_negative_words=HARD_NEGATIVE_WORDS),
         trainer=TrainerConfig(steps=1500, warmup_steps=100, eval_every=500, checkpoint_every=250),
         runtime=RuntimeConfig(precision=Precision.MIXED_BFLOAT16),

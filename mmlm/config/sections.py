@@ -42,6 +42,9 @@ class ModelConfig:
         patch_positions: position encodings of image and spectrogram patches.
         embedding_dim: size of the shared, L2-normalized embedding space.
         image_patch_size: side of the square image patches.
+        image_stem_channels: channels of a convolutional stem before the image patch projection,
+            one 3x3 stride-2 ReLU conv per entry (`image_patch_size` must be divisible by
+            2^len); empty: the patches are projected linearly (plain ViT).
         spectrogram_patch_size: side of the square (time x mel) spectrogram patches.
     """
 
@@ -57,6 +60,7 @@ class ModelConfig:
     patch_positions: PatchPositions = PatchPositions.LEARNED
     embedding_dim: int = 128
     image_patch_size: int = 8
+    image_stem_channels: tuple[int, ...] = ()
     spectrogram_patch_size: int = 16
 
 

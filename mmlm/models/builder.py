@@ -45,6 +45,7 @@ def build_backbone(config, vocabulary_size):
             m.image_patch_size,
             **tower,
             patch_positions=m.patch_positions.value,
+            stem_channels=m.image_stem_channels,
             name="image_encoder",
         )
     if Modality.AUDIO in modalities:

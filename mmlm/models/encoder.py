@@ -78,6 +78,7 @@ class PatchTower:
         hidden_dim, num_layers, num_heads, intermediate_dim, dropout, pooling: tower size.
         positions: "learned" (a table of rows · cols vectors) or "sincos" (fixed 2-D
             sine-cosine of each patch's row and column).
+        stem_channels: the patch embedding's convolutional stem (empty: linear patches).
     """
 
     def __init__(
@@ -91,10 +92,13 @@ class PatchTower:
         dropout,
         pooling,
         positions="learned",
+        stem_channels=(),
     ):
         if positions not in PATCH_POSITIONS:
             raise ValueError(f"`positions` must be one of {PATCH_POSITIONS}, got {positions!r}.")
-        self.patch_embedding = PatchEmbedding(patch_size, hidden_dim, name="patch_embedding")
+        self.patch_embedding = PatchEmbedding(
+            patch_size, hidden_dim, stem_channels, name="patch_embedding"
+        )
         self.mask_tokens = MaskTokens(hidden_dim, name="mask_tokens")
         if positions == "sincos":
             self.position_embedding = SinCosPositionEncoding2D(*grid, name="position_encoding")
@@ -120,7 +124,7 @@ class PatchTower:
             {"sequence_output" (B, L, H) [class token first], "pooled_output" (B, H),
              "patch_output" (B, N, H), "padding_mask" (B, L)}.
         """
-        x = self.patch_embedding(inputs)  # (B, N, H)
+        x = self.patch_embedding(inputs, patch_mask=patch_mask)  # (B, N, H)
         if patch_mask is not None:
             x = self.mask_tokens(x, patch_mask)
         x = self.dropout(self.add([x, self.position_embedding(x)]))

@@ -4,7 +4,8 @@ What is counted (a multiply-add is 2 FLOPs, per example):
 
 - every matmul: the attention projections (query, key, value, output), the attention scores
   (Q·Kᵀ) and the attention-weighted values, the feed-forward layers, the patch embedding
-  (a strided conv: one matmul per patch), the projection heads, the decoder's LM head, the
+  (a strided conv: one matmul per patch, after the 3x3 convs of a convolutional stem, counted
+  at every output position, zero-padded borders included), the projection heads, the decoder's LM head, the
   task heads;
 - attention at full length: the scores of a causal or padded sequence are computed for every
   pair of positions (nothing is skipped), so they are counted in full;
@@ -82,9 +83,18 @@ def decoder_layer_flops(length, context_length, hidden_dim, num_heads, intermedi
     )
 
 
-def patch_embedding_flops(num_patches, patch_size, channels, hidden_dim):
-    """The strided conv of `PatchEmbedding`: one (p·p·channels → hidden_dim) matmul a patch."""
-    return dense_flops(num_patches, patch_size * patch_size * channels, hidden_dim)
+def patch_embedding_flops(num_patches, patch_size, channels, hidden_dim, stem_channels=()):
+    """`PatchEmbedding`: its stem's 3x3 stride-2 convs, then one matmul a patch.
+
+    Stem conv k has (p / 2^(k+1))² outputs per patch, each a (3·3·channels_in → channels_k)
+    matmul; the projection is a (q·q·channels_last → hidden_dim) matmul, q = p / 2^len(stem).
+    """
+    flops, side = 0.0, patch_size
+    for out_channels in stem_channels:
+        side //= 2
+        flops += dense_flops(num_patches * side * side, 9 * channels, out_channels)
+        channels = out_channels
+    return flops + dense_flops(num_patches, side * side * channels, hidden_dim)
 
 
 def log_mel_flops(log_mel_spectrogram, num_samples):
@@ -127,7 +137,7 @@ def encoder_flops(encoder, text_length=None):
     flops = _stack_flops(encoder, length)
     if isinstance(encoder, ViTEncoder):
         flops += patch_embedding_flops(
-            encoder.num_patches, encoder.patch_size, 3, encoder.hidden_dim
+            encoder.num_patches, encoder.patch_size, 3, encoder.hidden_dim, encoder.stem_channels
         )
         return {"image_encoder": flops}
     if isinstance(encoder, AudioSpectrogramEncoder):

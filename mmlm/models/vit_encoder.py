@@ -14,6 +14,8 @@ class ViTEncoder(keras.Model):
         hidden_dim, num_layers, num_heads, intermediate_dim, dropout: tower size.
         pooling: "mean" (over patches) or "class_token".
         patch_positions: "learned" or "sincos" (fixed 2-D sine-cosine).
+        stem_channels: channels of the 3x3 stride-2 convs before the patch projection (a
+            convolutional stem; empty: linear patches).
 
     Inputs (dict):
         images: (B, S, S, 3) float in [0, 1].
@@ -42,6 +44,7 @@ class ViTEncoder(keras.Model):
         dropout=0.0,
         pooling="mean",
         patch_positions="learned",
+        stem_channels=(),
         **kwargs,
     ):
         side = image_size // patch_size
@@ -56,6 +59,7 @@ class ViTEncoder(keras.Model):
             dropout,
             pooling,
             patch_positions,
+            stem_channels,
         )
         rescale = keras.layers.Rescaling(2.0, offset=-1.0, name="rescale")  # [0, 1] → [-1, 1]
 
@@ -75,6 +79,7 @@ class ViTEncoder(keras.Model):
         self.patch_size = patch_size
         self.num_patches = num_patches
         self.patch_positions = patch_positions
+        self.stem_channels = tuple(stem_channels)
         set_tower_fields(self, locals())
 
     def get_config(self):
@@ -83,6 +88,7 @@ class ViTEncoder(keras.Model):
             "image_size": self.image_size,
             "patch_size": self.patch_size,
             "patch_positions": self.patch_positions,
+            "stem_channels": self.stem_channels,
         }
 
     @classmethod

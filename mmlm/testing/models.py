@@ -27,24 +27,25 @@ LOG_MEL = {
 }
 
 
-def tiny_encoders(pooling="mean", patch_positions="learned"):
+def tiny_encoders(pooling="mean", patch_positions="learned", image_stem_channels=()):
     patches = {"pooling": pooling, "patch_positions": patch_positions}
+    stem = {"stem_channels": image_stem_channels}
     return {
         "text_encoder": TextEncoder(
             VOCABULARY_SIZE, SEQUENCE_LENGTH, **TINY, pooling=pooling, name="text_encoder"
         ),
-        "image_encoder": ViTEncoder(IMAGE_SIZE, 8, **TINY, **patches, name="image_encoder"),
+        "image_encoder": ViTEncoder(IMAGE_SIZE, 8, **TINY, **patches, **stem, name="image_encoder"),
         "audio_encoder": AudioSpectrogramEncoder(
             NUM_SAMPLES, LOG_MEL, 8, **TINY, **patches, name="audio_encoder"
         ),
     }
 
 
-def tiny_backbone(modalities=("text", "image", "audio"), pooling="mean"):
+def tiny_backbone(modalities=("text", "image", "audio"), pooling="mean", image_stem_channels=()):
     """A ~60k-parameter backbone over `modalities` (tiny vocabulary, images and audio)."""
     encoders = {
         key: value
-        for key, value in tiny_encoders(pooling).items()
+        for key, value in tiny_encoders(pooling, image_stem_channels=image_stem_channels).items()
         if key.split("_")[0] in modalities
     }
     shared = {k: TINY[k] for k in ("hidden_dim", "num_heads", "intermediate_dim")}

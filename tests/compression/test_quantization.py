@@ -105,3 +105,17 @@ class QuantizationTest(TestCase):
                     self.assertEqual(np.int8, tensors[op["outputs"][0]], op)
         # The text input stays token ids.
         self.assertEqual(np.int32, runner.input_details()["token_ids"]["dtype"])
+
+    def test_convolutional_stem_is_quantized(self):
+        qat = _calibrated(tiny_backbone(modalities=("image",), image_stem_channels=(4, 8)))
+        embedding = qat.image_encoder.get_layer("patch_embedding")
+        for conv in (embedding.stem_conv_0, embedding.stem_conv_1, embedding.projection):
+            self.assertIsInstance(conv, QuantizeWrapper)
+        model = qat.embedding_model("image")
+        images = tiny_batch(8, seed=2)["images"]
+        rows = [{"images": images[i : i + 1]} for i in range(8)]
+        runner = TFLiteRunner(convert(model, input_specs(model), "int8", lambda: rows))
+        cosines = [_cosines(model(row), runner(row))[0] for row in rows]
+        self.assertGreater(float(np.mean(cosines)), 0.95)
+        ops = runner.interpreter._get_ops_details()
+        self.assertLen([op for op in ops if op["op_name"] == "CONV_2D"], 3)

@@ -62,6 +62,29 @@ class PatchEmbeddingTest(TestCase):
         expected = [image[0, r : r + 2, c : c + 2].sum() for r in (0, 2) for c in (0, 2)]
         self.assertAllClose(sums, expected)
 
+    def test_convolutional_stem(self):
+        layer = PatchEmbedding(8, 16, stem_channels=(4, 8), name="patches")
+        images = tf.random.uniform((2, 32, 32, 3))
+        out = self.run_layer_test(layer, images, expected_output_shape=(2, 16, 16))
+        kernels = [tuple(w.shape) for w in layer.get_prunable_weights()]
+        # Two 3x3 stride-2 convs do a stride of 4; the projection does the remaining 2.
+        self.assertCountEqual(kernels, [(3, 3, 3, 4), (3, 3, 4, 8), (2, 2, 8, 16)])
+        # Patch 0 (rows and columns 0-7) sees 3 px past its square (receptive field 11 px; TF's
+        # "same" padding pads after): column 10 changes it, column 11 does not.
+        for column, changes in ((10, True), (11, False)):
+            changed = layer(tf.tensor_scatter_nd_add(images, [[0, 2, column, 0]], [5.0]))
+            difference = float(tf.reduce_max(tf.abs(changed[0, 0] - out[0, 0])))
+            self.assertEqual(difference > 0, changes, (column, difference))
+        # Masked patch 1 (columns 8-15) is hidden from patch 0's stem as well.
+        hide_patch_1 = np.eye(16, dtype=bool)[[1, 1]]
+        changed = tf.tensor_scatter_nd_add(images, [[0, 2, 9, 0]], [5.0])
+        masked, masked_changed = (layer(x, patch_mask=hide_patch_1) for x in (images, changed))
+        self.assertAllClose(masked_changed[0, 0], masked[0, 0], atol=0, rtol=0)
+        self.assertAllClose(masked[:, 2:], out[:, 2:], atol=0, rtol=0)  # beyond: unchanged
+        self.assertNotAllClose(masked[0, 0], out[0, 0])
+        with self.assertRaisesRegex(ValueError, "patch_size 8 is not divisible by the stem's"):
+            PatchEmbedding(8, 16, stem_channels=(4, 4, 4, 4))
+
     def test_spectrogram_and_mask(self):
         layer = PatchEmbedding(4, 8)
         spectrogram = tf.random.normal((2, 10, 8))  # 10 frames: 2 time patches, 2 drop

@@ -3,8 +3,9 @@
 import numpy as np
 
 from mmlm.backend import keras, tf
+from mmlm.models import ViTEncoder
 from mmlm.testing import TestCase
-from mmlm.testing.models import NUM_SAMPLES, tiny_batch, tiny_encoders
+from mmlm.testing.models import IMAGE_SIZE, NUM_SAMPLES, TINY, tiny_batch, tiny_encoders
 
 
 class EncodersTest(TestCase):
@@ -74,6 +75,25 @@ class EncodersTest(TestCase):
             self.assertEqual(revived.count_params(), encoder.count_params())
             serialized = keras.saving.serialize_keras_object(encoder)
             self.assertEqual(keras.saving.deserialize_keras_object(serialized).get_config(), config)
+
+    def test_vit_convolutional_stem(self):
+        encoder = ViTEncoder(IMAGE_SIZE, 8, **TINY, stem_channels=(4, 8, 8), name="image_encoder")
+        plain = tiny_encoders()["image_encoder"]
+        stem = 3 * 3 * (3 * 4 + 4 * 8 + 8 * 8) + 4 + 8 + 8  # three 3x3 convs with biases
+        projection_change = (8 - 8 * 8 * 3) * TINY["hidden_dim"]  # 1x1x8 instead of 8x8x3 inputs
+        self.assertEqual(encoder.count_params() - plain.count_params(), stem + projection_change)
+        config = encoder.get_config()
+        self.assertEqual(config["stem_channels"], (4, 8, 8))
+        revived = keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(encoder)
+        )
+        self.assertEqual(revived.get_config(), config)
+        revived.set_weights(encoder.get_weights())
+        images = tiny_batch()["images"]
+        self.assertAllClose(
+            revived({"images": images})["pooled_output"],
+            encoder({"images": images})["pooled_output"],
+        )
 
     def test_mixed_bfloat16(self):
         keras.mixed_precision.set_global_policy("mixed_bfloat16")

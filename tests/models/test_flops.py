@@ -3,7 +3,12 @@
 import math
 
 from mmlm.backend import keras, tf
-from mmlm.layers import LogMelSpectrogram, TransformerDecoderBlock, TransformerEncoderBlock
+from mmlm.layers import (
+    LogMelSpectrogram,
+    PatchEmbedding,
+    TransformerDecoderBlock,
+    TransformerEncoderBlock,
+)
 from mmlm.models import flops
 from mmlm.models.summary import format_model_summary
 from mmlm.tasks.pretraining_task import LOSS_TERMS, PretrainingTask
@@ -97,6 +102,12 @@ class FlopsTest(TestCase):
         counted = graph_matmul_flops(trace(lambda pair: decoder(*pair), (sequence, other)))
         expected = flops.decoder_layer_flops(length, context, hidden, heads, intermediate)
         self.assertEqual(counted, BATCH * expected)
+
+    def test_patch_embedding_with_stem_matches_graph_count(self):
+        for stem in ((), (4,), (4, 6, 8)):
+            layer = PatchEmbedding(8, 12, stem_channels=stem)
+            counted = graph_matmul_flops(trace(layer, tf.zeros((BATCH, 32, 24, 3))))
+            self.assertEqual(counted, BATCH * flops.patch_embedding_flops(12, 8, 3, 12, stem))
 
     def test_log_mel_dft_matmuls_match_graph_count(self):
         layer = LogMelSpectrogram(
