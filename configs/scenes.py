@@ -6,9 +6,9 @@
         --json runs/scenes/metrics.json
     ... --config configs/scenes.py:smoke     # tiny data and steps, for tests and laptops
 
-The tiny model pretrains in about ten minutes on 2 CPU cores (mixed bfloat16). Masked
+The tiny model pretrains in about 15 minutes on 2 CPU cores (mixed bfloat16). Masked
 spectrogram modelling is available (`--set objective.masked_audio_weight=1`) but off here:
-within ten minutes its second audio pass costs more contrastive steps than it gives back.
+within the demo's budget its second audio pass costs more contrastive steps than it gives back.
 """
 
 import dataclasses
