@@ -23,10 +23,10 @@ class PatchEmbedding(PrunableKernelsMixin, keras.layers.Layer):
     transformers see better") comes first: one 3x3 stride-2 ReLU conv per entry, then the
     projection with kernel and stride `patch_size / 2^len(stem_channels)` (1x1 when the stem
     does the whole stride). Each patch embedding then sees a little past its square (7 px past
-    its right and bottom borders with three stem convs), and strokes and corners are features before the first
-    attention layer: the shapes and digits of small images are learned much sooner. So that
-    masked patch modelling cannot read a masked patch through its neighbours' stem, a
-    `patch_mask` zeroes the masked patches' pixels before the stem.
+    its right and bottom borders with three stem convs), and strokes and corners are features
+    before the first attention layer: the shapes and digits of small images are learned much
+    sooner. So that masked patch modelling cannot read a masked patch through its neighbours'
+    stem, a `patch_mask` zeroes the masked patches' pixels before the stem.
 
     Images (B, H, W, C) give (H/p)·(W/p) patches in row-major order. Spectrograms (B, T, M)
     are treated as one-channel images: trailing frames that do not fill a patch are dropped and
@@ -65,15 +65,12 @@ class PatchEmbedding(PrunableKernelsMixin, keras.layers.Layer):
         self.hidden_dim = hidden_dim
         self.stem_channels = tuple(stem_channels)
         # Attributes, not a list: quantization-aware training wraps a layer's Conv2D attributes.
-        self._stem_names = [f"stem_conv_{index}" for index in range(len(stem_channels))]
-        for name, channels in zip(self._stem_names, stem_channels):
-            setattr(
-                self,
-                name,
-                keras.layers.Conv2D(
-                    channels, 3, strides=2, padding="same", activation="relu", name=name
-                ),
+        for index, channels in enumerate(self.stem_channels):
+            name = f"stem_conv_{index}"
+            conv = keras.layers.Conv2D(
+                channels, 3, strides=2, padding="same", activation="relu", name=name
             )
+            setattr(self, name, conv)
         projection_size = patch_size // stem_stride
         self.projection = keras.layers.Conv2D(
             hidden_dim, projection_size, strides=projection_size, name="projection"
@@ -89,7 +86,7 @@ class PatchEmbedding(PrunableKernelsMixin, keras.layers.Layer):
         self.built = True
 
     def _stem(self):
-        return [getattr(self, name) for name in self._stem_names]
+        return [getattr(self, f"stem_conv_{index}") for index in range(len(self.stem_channels))]
 
     def _as_image(self, inputs):
         if inputs.shape.rank == 4:

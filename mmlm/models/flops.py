@@ -5,8 +5,8 @@ What is counted (a multiply-add is 2 FLOPs, per example):
 - every matmul: the attention projections (query, key, value, output), the attention scores
   (Q·Kᵀ) and the attention-weighted values, the feed-forward layers, the patch embedding
   (a strided conv: one matmul per patch, after the 3x3 convs of a convolutional stem, counted
-  at every output position, zero-padded borders included), the projection heads, the decoder's LM head, the
-  task heads;
+  at every output position, zero-padded borders included), the projection heads, the
+  decoder's LM head, the task heads;
 - attention at full length: the scores of a causal or padded sequence are computed for every
   pair of positions (nothing is skipped), so they are counted in full;
 - the log-mel frontend: the DFT matmul, or the real FFT estimated as 2.5·N·log₂N per frame

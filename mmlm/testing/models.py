@@ -29,12 +29,18 @@ LOG_MEL = {
 
 def tiny_encoders(pooling="mean", patch_positions="learned", image_stem_channels=()):
     patches = {"pooling": pooling, "patch_positions": patch_positions}
-    stem = {"stem_channels": image_stem_channels}
     return {
         "text_encoder": TextEncoder(
             VOCABULARY_SIZE, SEQUENCE_LENGTH, **TINY, pooling=pooling, name="text_encoder"
         ),
-        "image_encoder": ViTEncoder(IMAGE_SIZE, 8, **TINY, **patches, **stem, name="image_encoder"),
+        "image_encoder": ViTEncoder(
+            IMAGE_SIZE,
+            8,
+            **TINY,
+            **patches,
+            stem_channels=image_stem_channels,
+            name="image_encoder",
+        ),
         "audio_encoder": AudioSpectrogramEncoder(
             NUM_SAMPLES, LOG_MEL, 8, **TINY, **patches, name="audio_encoder"
         ),
