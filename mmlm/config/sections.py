@@ -82,6 +82,9 @@ class ObjectiveConfig:
         max_logit_scale: upper bound of the learned 1 / temperature.
         caption_modality_dropout: share of training rows captioned from only the image or only
             the audio (so captioning also teaches the audio encoder what is said).
+        captioning_batch_fraction: share of each training batch's rows that the captioning
+            objective decodes (the fusion and the decoder run on those rows only; every other
+            objective sees the whole batch). Evaluation captions every row.
         hard_negative_words: groups of interchangeable words, each a space-separated string
             (e.g. "circle rectangle triangle"). When set, every training text also yields a
             hard negative with one such word swapped for another of its group, and the other
@@ -105,6 +108,7 @@ class ObjectiveConfig:
     initial_temperature: float = 0.07
     max_logit_scale: float = 100.0
     caption_modality_dropout: float = 0.5
+    captioning_batch_fraction: float = 1.0
     hard_negative_words: tuple[str, ...] = ()
     exchange_negative_words: tuple[str, ...] = ()
 

@@ -90,6 +90,7 @@ def build_dataset(
     spectrogram=False,
     num_parallel_calls=None,
     select=None,
+    repeat=False,
 ):
     """Builds the input pipeline of one split.
 
@@ -108,6 +109,9 @@ def build_dataset(
         num_parallel_calls: per-example map parallelism (default AUTOTUNE).
         select: optional `dataset -> dataset` over the standardized examples, before
             shuffling (e.g. a `label_selection.LabelSelection`).
+        repeat: with `training`, repeat the examples endlessly before shuffling them, so that
+            the shuffle buffer stays full across epochs (a shuffle per epoch would refill it
+            before the first batch of each). Epochs then blend at their boundaries.
     Returns:
         A `tf.data.Dataset` of dict batches.
     """
@@ -124,6 +128,8 @@ def build_dataset(
         dataset = select(dataset)
     if training and config.shuffle_pairs:
         dataset = _break_pairs(dataset, source, split, config, input_context)
+    if training and repeat:
+        dataset = dataset.repeat()
     if training:
         dataset = dataset.shuffle(
             config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True

@@ -37,14 +37,22 @@ class ExperimentData:
         return factory.text_preprocessor(self.config.data, self.vocabulary)
 
     def dataset(
-        self, split, input_context=None, global_batch_size=None, *, masks=True, training=None
+        self,
+        split,
+        input_context=None,
+        global_batch_size=None,
+        *,
+        masks=True,
+        training=None,
+        repeat=False,
     ):
         """Batches of `split` (all features: model inputs, masks, raw text and labels).
 
         `training` (default: `split == "train"`) shuffles, augments and, in a control run,
         breaks the pairs; evaluation passes False to see the real pairs of any split. Training
         on "train" keeps only the labelled (and pseudo-labelled) examples of a semi-supervised
-        task (`task.num_labelled`, `task.pseudo_labels`).
+        task (`task.num_labelled`, `task.pseudo_labels`). `repeat` makes training data endless
+        (see `build_dataset`).
         """
         training = split == "train" if training is None else training
         data = self.config.data
@@ -62,12 +70,17 @@ class ExperimentData:
             spectrogram_patch_size=self.config.model.spectrogram_patch_size,
             num_parallel_calls=self.config.runtime.num_parallel_calls or None,
             select=label_selection(self.config.task) if training and split == "train" else None,
+            repeat=repeat,
         )
 
     def training_dataset(self, split, input_context=None, global_batch_size=None):
-        """Only the numeric features a pretraining step reads (no strings: XLA-safe)."""
+        """Only the numeric features a pretraining step reads (no strings: XLA-safe).
+
+        The "train" split is endless: the trainer's `build_dataset` (it repeats finite data).
+        """
         keys = self.feature_keys()
-        return self.dataset(split, input_context, global_batch_size).map(
+        repeat = split == "train"
+        return self.dataset(split, input_context, global_batch_size, repeat=repeat).map(
             lambda batch: {key: batch[key] for key in keys}
         )
 

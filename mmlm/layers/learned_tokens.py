@@ -56,7 +56,7 @@ class PrependToken(_LearnedVector):
         out = tf.concat([self._tiled(sequence), sequence], axis=1)
         if padding_mask is None:
             return out
-        valid = tf.ones_like(padding_mask[:, :1])
+        valid = tf.ones((tf.shape(padding_mask)[0], 1), padding_mask.dtype)  # L may be 0
         return out, tf.concat([valid, padding_mask], axis=1)
 
 

@@ -174,7 +174,7 @@ def decoder_flops(text_decoder, decoder_length, context_length):
     return blocks + dense_flops(decoder_length, d.hidden_dim, d.vocabulary_size)
 
 
-def backbone_flops(backbone, text_length=None, decoder_length=None):
+def backbone_flops(backbone, text_length=None, decoder_length=None, hidden=(), decoded_share=1.0):
     """Forward FLOPs per example of a `MultimodalBackbone`, per component.
 
     Args:
@@ -182,6 +182,9 @@ def backbone_flops(backbone, text_length=None, decoder_length=None):
         text_length: text tokens per example (default: the text encoder's `sequence_length`).
         decoder_length: decoder tokens per example (default: `text_length - 1`, the caption
             shifted by one as in pretraining).
+        hidden, decoded_share: as in `MultimodalBackbone.encode_and_decode`: modalities left
+            out of the fusion, and the share of the examples that the fusion and the decoder
+            run on (0: they do not run).
     Returns:
         {component: FLOPs} with keys among `text_encoder`, `image_encoder`, `audio_frontend`,
         `audio_encoder`, `projection_heads`, `fusion_encoder`, `text_decoder` (LM head
@@ -195,13 +198,16 @@ def backbone_flops(backbone, text_length=None, decoder_length=None):
         dense_flops(1, encoder.hidden_dim, backbone.embedding_dim)
         for encoder in backbone.encoders.values()
     )
-    if backbone.fusion_encoder is not None:
-        flops["fusion_encoder"] = fusion_flops(backbone.fusion_encoder, lengths)
-    if backbone.text_decoder is not None:
+    lengths_fused = {m: 0 if m in hidden else length for m, length in lengths.items()}
+    if backbone.fusion_encoder is not None and decoded_share:
+        fusion = fusion_flops(backbone.fusion_encoder, lengths_fused)
+        flops["fusion_encoder"] = decoded_share * fusion
+    if backbone.text_decoder is not None and decoded_share:
         if decoder_length is None:
             decoder_length = (text_length or backbone.text_decoder.sequence_length) - 1
-        context = 1 + sum(lengths[m] for m in backbone.fusion_encoder.modalities)
-        flops["text_decoder"] = decoder_flops(backbone.text_decoder, decoder_length, context)
+        context = 1 + sum(lengths_fused[m] for m in backbone.fusion_encoder.modalities)
+        decoder = decoder_flops(backbone.text_decoder, decoder_length, context)
+        flops["text_decoder"] = decoded_share * decoder
     flops["total"] = sum(flops.values())
     return flops
 
@@ -222,16 +228,18 @@ def pretraining_passes(task, text_length=None, mask_selections=8):
         mask_selections: masked-LM positions per example (`ObjectiveConfig.mlm_max_selections`,
             the width of the `mask_positions` batches).
     Returns:
-        {pass: {component: FLOPs}}: `backbone` (the full backbone: run when the contrastive or
-        captioning term is active), `masked_lm`, `masked_image`, `masked_audio` (the masked
-        encoder pass and its head), for the active loss terms.
+        {pass: {component: FLOPs}}: `backbone` (when the contrastive or captioning term is
+        active: the encoders and heads, and for captioning the fusion without the caption's
+        text and the decoder, on the task's `captioning_batch_fraction` of the examples),
+        `masked_lm`, `masked_image`, `masked_audio` (the masked encoder pass and its head), for
+        the active loss terms.
     """
     backbone, weights = task.backbone, task.loss_weights
     passes = {}
     if "contrastive" in weights or "captioning" in weights:
-        passes["backbone"] = {
-            k: v for k, v in backbone_flops(backbone, text_length).items() if k != "total"
-        }
+        share = task.captioning_batch_fraction if "captioning" in weights else 0.0
+        counted = backbone_flops(backbone, text_length, hidden=("text",), decoded_share=share)
+        passes["backbone"] = {k: v for k, v in counted.items() if k != "total"}
     if "masked_lm" in weights:
         encoder = backbone.text_encoder
         passes["masked_lm"] = {

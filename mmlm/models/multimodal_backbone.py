@@ -108,6 +108,52 @@ class MultimodalBackbone(keras.Model):
         )
         return self.projection_heads[modality](encoded["pooled_output"])
 
+    def encode_and_decode(self, inputs, training=False, decoder_rows=None, hidden=()):
+        """The backbone's outputs, with the fusion and the decoder on part of the batch only.
+
+        What calling the backbone computes, for training steps that need the decoder on fewer
+        rows than the embeddings: each encoder runs once on the whole batch, the fusion and the
+        decoder on its first `decoder_rows` rows, and a `hidden` modality passes no tokens to
+        the fusion (the same result as its `{m}_present` False, without computing it).
+
+        Args:
+            inputs: the backbone's inputs (see the class docstring).
+            training: whether the model runs in training mode.
+            decoder_rows: int or scalar int tensor; None: every row; 0: no fusion or decoder.
+            hidden: modalities left out of the fusion.
+
+        Returns:
+            {`{m}_embedding`: (B, embedding_dim)} and, with a decoder, `decoder_logits`
+            (decoder_rows, T, vocabulary).
+        """
+        encoded = {
+            m: encoder({name: inputs[name] for name in ENCODER_INPUTS[m]}, training=training)
+            for m, encoder in self.encoders.items()
+        }
+        outputs = {
+            f"{m}_embedding": self.projection_heads[m](encoded[m]["pooled_output"]) for m in encoded
+        }
+        if self.text_decoder is None or (isinstance(decoder_rows, int) and decoder_rows == 0):
+            return outputs
+        rows = slice(None) if decoder_rows is None else slice(None, decoder_rows)
+        fusion_inputs = {}
+        for m, features in _fusion_features(encoded, inputs).items():
+            tokens = slice(None, 0) if m in hidden else slice(None)
+            fusion_inputs[f"{m}_sequence"] = features["sequence"][rows, tokens]
+            fusion_inputs[f"{m}_padding_mask"] = features["padding_mask"][rows, tokens]
+            fusion_inputs[f"{m}_present"] = features["present"][rows]
+        fused = self.fusion_encoder(fusion_inputs, training=training)
+        decoded = self.text_decoder(
+            {
+                **{name: inputs[name][rows] for name in DECODER_INPUTS},
+                "encoder_sequence": fused["sequence_output"],
+                "encoder_padding_mask": fused["padding_mask"],
+            },
+            training=training,
+        )
+        outputs["decoder_logits"] = decoded["logits"]
+        return outputs
+
     def embedding_model(self, modality):
         """A functional model: that modality's encoder inputs → its unit embedding.
 
@@ -162,12 +208,23 @@ def _encoder_graph(encoders):
         inputs.update(encoder_inputs)
         inputs[f"{m}_present"] = keras.Input((), dtype="bool", name=f"{m}_present")
         encoded[m] = encoder(encoder_inputs)
-        fusion_inputs[f"{m}_sequence"] = encoded[m]["sequence_output"]
-        fusion_inputs[f"{m}_padding_mask"] = (
-            encoder_inputs["padding_mask"] if m == "text" else encoded[m]["padding_mask"]
-        )
-        fusion_inputs[f"{m}_present"] = inputs[f"{m}_present"]
+    for m, features in _fusion_features(encoded, inputs).items():
+        for key, value in features.items():
+            fusion_inputs[f"{m}_{key}"] = value
     return inputs, encoded, fusion_inputs
+
+
+def _fusion_features(encoded, inputs):
+    """{m: {"sequence", "padding_mask", "present"}}: what the fusion reads of each modality."""
+    return {
+        m: {
+            "sequence": outputs["sequence_output"],
+            # The text encoder keeps its input's padding mask; the others pad their own tokens.
+            "padding_mask": inputs["padding_mask"] if m == "text" else outputs["padding_mask"],
+            "present": inputs[f"{m}_present"],
+        }
+        for m, outputs in encoded.items()
+    }
 
 
 def _like(tensor, name):

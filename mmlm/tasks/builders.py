@@ -21,6 +21,7 @@ def _pretraining_arguments(config):
         "initial_temperature": o.initial_temperature,
         "max_logit_scale": o.max_logit_scale,
         "caption_modality_dropout": o.caption_modality_dropout,
+        "captioning_batch_fraction": o.captioning_batch_fraction,
         "accumulation_steps": t.accumulation_steps,
         "clip_global_norm": t.clip_global_norm,
     }

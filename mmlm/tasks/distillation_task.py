@@ -58,6 +58,8 @@ class DistillationTask(PretrainingTask):
     ```
     """
 
+    DECODER_TERMS = ("captioning", "logit_distillation")
+
     def __init__(
         self,
         backbone,
@@ -115,9 +117,10 @@ class DistillationTask(PretrainingTask):
             {term: float32 scalar} for every active term.
         """
         inputs = self.backbone_inputs(batch, training)  # once: the same for both models
-        outputs = self.backbone(inputs, training=training)
+        rows = self.decoded_rows(inputs, training)  # the teacher decodes the same rows
+        outputs = self.training_outputs(self.backbone, inputs, rows, training)
         losses = super().compute_losses(batch, training, outputs=outputs)
-        teacher_outputs = self.teacher(inputs, training=False)
+        teacher_outputs = self.training_outputs(self.teacher, inputs, rows, training=False)
         losses.update(self._distillation_losses(batch, outputs, teacher_outputs))
         return losses
 
@@ -143,9 +146,10 @@ class DistillationTask(PretrainingTask):
             )
             losses["similarity_distillation"] = tf.add_n(list(pairs.values())) / len(pairs)
         if "logit_distillation" in weights:
-            _, token_weights = captioning_targets(batch, self.modalities)
+            logits = outputs["decoder_logits"]
+            _, token_weights = captioning_targets(batch, self.modalities, rows=tf.shape(logits)[0])
             losses["logit_distillation"] = logit_distillation_loss(
-                outputs["decoder_logits"],
+                logits,
                 teacher_outputs["decoder_logits"],
                 token_weights,
                 temperature,

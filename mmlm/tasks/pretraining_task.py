@@ -39,11 +39,15 @@ def captioning_inputs(batch, modalities):
     return inputs
 
 
-def captioning_targets(batch, modalities):
+def captioning_targets(batch, modalities, rows=None):
     """(labels, weights) of the decoder's next-token loss for `captioning_inputs(batch)`.
 
     Only rows with a caption and something to caption it from (image or audio) count.
+    `rows` (int or scalar tensor) keeps the first rows only (None: all).
     """
+    if rows is not None:
+        keys = ["token_ids", "padding_mask"] + [f"{m}_present" for m in modalities]
+        batch = {key: batch[key][:rows] for key in keys}
     _, labels, weights = shift_for_causal_lm(batch["token_ids"], batch["padding_mask"])
     present = {m: tf.cast(batch[f"{m}_present"], tf.bool) for m in modalities}
     conditioned = tf.zeros_like(present["text"])
@@ -79,12 +83,17 @@ class PretrainingTask(BackboneTask):
         caption_modality_dropout: in training, the share of rows (with both image and audio)
             captioned from only one of them (chosen at random), so the decoder also learns to
             caption from speech alone rather than leaning on the image.
+        captioning_batch_fraction: in training, the share of each batch's rows (the first
+            ones; batches are shuffled) that the fusion and the decoder caption. The encoders
+            and the other objectives see every row; evaluation captions every row.
         **kwargs: `Task` arguments (accumulation_steps, clip_global_norm).
 
     Call arguments (what `fit` batches hold): the backbone's encoder inputs, `{m}_present`, and
     for the masked objectives `masked_token_ids`, `mask_positions`, `mask_ids`, `mask_weights`,
     `image_patch_mask`, `audio_patch_mask` (see `mmlm.data.pipeline`).
     """
+
+    DECODER_TERMS = ("captioning",)  # the terms that read the decoder's logits
 
     def __init__(
         self,
@@ -93,8 +102,13 @@ class PretrainingTask(BackboneTask):
         initial_temperature=0.07,
         max_logit_scale=100.0,
         caption_modality_dropout=0.0,
+        captioning_batch_fraction=1.0,
         **kwargs,
     ):
+        if not 0.0 < captioning_batch_fraction <= 1.0:
+            raise ValueError(
+                f"captioning_batch_fraction must be in (0, 1], got {captioning_batch_fraction}."
+            )
         modalities = set(backbone.modalities)
         needs = {
             "masked_lm": {"text"},
@@ -117,6 +131,7 @@ class PretrainingTask(BackboneTask):
         self.initial_temperature = initial_temperature
         self.max_logit_scale = max_logit_scale
         self.caption_modality_dropout = caption_modality_dropout
+        self.captioning_batch_fraction = float(captioning_batch_fraction)
         self.logit_scale = self.add_weight(
             "logit_scale",
             shape=(),
@@ -172,6 +187,33 @@ class PretrainingTask(BackboneTask):
             inputs.update(self._drop_one_modality(inputs))
         return inputs
 
+    def decoded_rows(self, inputs, training):
+        """How many rows (the first) of `backbone_inputs` the decoder captions.
+
+        None: every row; 0: none (captioning is off). In training, the first
+        `captioning_batch_fraction` of the batch, rounded up.
+        """
+        if not set(self.DECODER_TERMS) & set(self.loss_weights):
+            return 0
+        if not training or self.captioning_batch_fraction == 1.0:
+            return None
+        size = tf.shape(inputs[f"{self.modalities[0]}_present"])[0]
+        return tf.cast(
+            tf.math.ceil(self.captioning_batch_fraction * tf.cast(size, tf.float32)), tf.int32
+        )
+
+    def training_outputs(self, backbone, inputs, rows, training):
+        """What the losses read of `backbone` (this task's or a teacher) on `backbone_inputs`.
+
+        The embeddings of every row and the decoder's logits of the first `rows` rows (see
+        `decoded_rows`). The caption's text is hidden from the fusion (`captioning_inputs`),
+        so the fusion leaves it out rather than computing it and masking it.
+        """
+        hidden = ("text",) if "text" in self.modalities else ()
+        return backbone.encode_and_decode(
+            inputs, training=training, decoder_rows=rows, hidden=hidden
+        )
+
     def _drop_one_modality(self, inputs):
         """Hides the image or the audio (one, at random) of a random share of rows."""
         image, audio = inputs["image_present"], inputs["audio_present"]
@@ -190,8 +232,8 @@ class PretrainingTask(BackboneTask):
         Args:
             batch: a dict batch (see the class docstring).
             training: whether the model runs in training mode.
-            outputs: the backbone's outputs for `backbone_inputs(batch, training)` when the
-                caller ran it already; None runs it here.
+            outputs: `training_outputs` of the backbone for `backbone_inputs(batch,
+                training)` when the caller ran it already; None runs it here.
 
         Returns:
             {term: float32 scalar}.
@@ -200,7 +242,9 @@ class PretrainingTask(BackboneTask):
         weights = self.loss_weights
         present = {m: tf.cast(batch[f"{m}_present"], tf.bool) for m in self.modalities}
         if outputs is None and ("contrastive" in weights or "captioning" in weights):
-            outputs = self(batch, training=training)
+            inputs = self.backbone_inputs(batch, training)
+            rows = self.decoded_rows(inputs, training)
+            outputs = self.training_outputs(self.backbone, inputs, rows, training)
         if "contrastive" in weights:
             embeddings = {m: outputs[f"{m}_embedding"] for m in self.modalities}
             negatives = self._text_negatives(batch, present, training)
@@ -209,8 +253,11 @@ class PretrainingTask(BackboneTask):
             )
             losses["contrastive"] = tf.add_n(list(pairs.values())) / len(pairs)
         if "captioning" in weights:
-            labels, label_weights = captioning_targets(batch, self.modalities)
-            losses["captioning"] = causal_lm_loss(outputs["decoder_logits"], labels, label_weights)
+            logits = outputs["decoder_logits"]
+            labels, label_weights = captioning_targets(
+                batch, self.modalities, rows=tf.shape(logits)[0]
+            )
+            losses["captioning"] = causal_lm_loss(logits, labels, label_weights)
         if "masked_lm" in weights:
             losses["masked_lm"] = self._masked_lm_loss(batch, present["text"], training)
         if "masked_image" in weights:
@@ -289,6 +336,7 @@ class PretrainingTask(BackboneTask):
                 "initial_temperature": self.initial_temperature,
                 "max_logit_scale": self.max_logit_scale,
                 "caption_modality_dropout": self.caption_modality_dropout,
+                "captioning_batch_fraction": self.captioning_batch_fraction,
             }
         )
         return config

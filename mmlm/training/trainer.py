@@ -38,8 +38,9 @@ def run(
         build_dataset: `(split, input_context, global_batch_size) -> tf.data.Dataset` of dict
             batches. With an `input_context` ("train"), batches have the per-replica size
             (`input_context.get_per_replica_batch_size(global_batch_size)`) and the pipeline
-            reads its shard; without one ("validation"), batches have the global size. The
-            train data is repeated here; the validation data must be finite unless
+            reads its shard; without one ("validation"), batches have the global size. Finite
+            train data is repeated here (endless data, repeated before its shuffle, keeps the
+            shuffle buffer full at epoch ends); the validation data must be finite unless
             `trainer.eval_batches` is set. Returning None for "validation" disables it.
         trainer: a `mmlm.config.TrainerConfig`.
         runtime: a `mmlm.config.RuntimeConfig`.

@@ -105,6 +105,30 @@ def test_seeded_training_pipeline_repeats_exactly(scenes):
     assert [x.decode() for x in first[0]["text"]] != [x.decode() for x in other[0]["text"]]
 
 
+def test_repeated_training_data_is_endless_and_seeded(scenes):
+    """`repeat` shuffles across epochs: no batch is lost and a seeded run repeats exactly."""
+    config, source, vocabulary = scenes
+
+    def texts(epochs):
+        keras.utils.set_random_seed(0)
+        dataset = build_dataset(
+            config.data, "train", vocabulary=vocabulary, source=source, training=True, repeat=True
+        )
+        assert dataset.cardinality() == tf.data.INFINITE_CARDINALITY
+        per_epoch = config.data.scenes.num_train // config.data.global_batch_size
+        batches = dataset.take(epochs * per_epoch)
+        return [t.decode() for batch in batches for t in batch["text"].numpy()]
+
+    one_epoch = [t.decode() for b in _batches(config, source, vocabulary) for t in b["text"]]
+    stream = texts(epochs=3)
+    assert stream == texts(epochs=3)
+    assert set(stream) == set(one_epoch)
+    # Three epochs' worth of batches hold each example about three times (epochs blend at
+    # their boundaries, so exactly three is not guaranteed).
+    counts = [stream.count(t) / one_epoch.count(t) for t in set(one_epoch)]
+    assert 1 <= min(counts) and max(counts) <= 5
+
+
 def test_training_augments_images_evaluation_does_not(scenes):
     config, source, vocabulary = scenes
     train = _batches(config, source, vocabulary, "validation", training=True)

@@ -105,6 +105,10 @@ class LearnedTokensTest(TestCase):
         self.assertAllEqual(mask[:, 0], [True, True])
         self.assertAllClose(out[0, 0], layer.vector)
         self.run_serialization_test(layer)
+        # An empty sequence (a modality left out of the fusion) becomes the token alone.
+        out, mask = layer(tf.zeros((2, 0, 8)), tf.zeros((2, 0), tf.bool))
+        self.assertEqual(out.shape, (2, 1, 8))
+        self.assertAllEqual(mask, [[True], [True]])
 
     def test_mask_tokens(self):
         layer = MaskTokens(4)

@@ -133,9 +133,11 @@ class FlopsTest(TestCase):
 
     def test_pretraining_passes_match_graph_count(self):
         backbone = tiny_backbone()
-        task = PretrainingTask(backbone, loss_weights={term: 1.0 for term in LOSS_TERMS})
+        weights = {term: 1.0 for term in LOSS_TERMS}
+        # A training step captions half of the batch, without the text in the fusion.
+        task = PretrainingTask(backbone, loss_weights=weights, captioning_batch_fraction=0.5)
         batch = {k: tf.constant(v) for k, v in tiny_batch(BATCH).items()}
-        counted = graph_matmul_flops(trace(lambda b: task.compute_losses(b, training=False), batch))
+        counted = graph_matmul_flops(trace(lambda b: task.compute_losses(b, training=True), batch))
         selections = batch["mask_positions"].shape[1]
         passes = flops.pretraining_passes(task, mask_selections=selections)
         self.assertEqual(set(passes), {"backbone", "masked_lm", "masked_image", "masked_audio"})
@@ -144,6 +146,10 @@ class FlopsTest(TestCase):
         contrastive = 3 * 2 * 2 * BATCH * BATCH * backbone.embedding_dim
         analytic = BATCH * (forward - 2 * fft_estimate(backbone)) + contrastive
         self.assertEqual(counted, analytic)
+        full = flops.backbone_flops(backbone, hidden=("text",))
+        for component in ("fusion_encoder", "text_decoder"):
+            self.assertEqual(passes["backbone"][component], full[component] / 2)
+        self.assertLess(full["fusion_encoder"], flops.backbone_flops(backbone)["fusion_encoder"])
 
         training = flops.pretraining_flops(task, mask_selections=selections)
         self.assertEqual(training["forward"], forward)

@@ -85,6 +85,27 @@ class MultimodalBackboneTest(TestCase):
             self.assertAllClose(out[f"{m}_embedding"], embedded, atol=1e-6)
             self.assertAllClose(backbone.embed(m, batch), embedded, atol=1e-6)
 
+    def test_encode_and_decode_matches_the_call(self):
+        """Fewer decoded rows and a hidden modality change the compute, not the result."""
+        backbone = tiny_backbone()
+        batch = tiny_batch(present={"image": [True, False, True], "text": [False] * 3})
+        inputs = backbone_inputs(batch)
+        out = backbone(inputs)
+        for rows in (None, 2, tf.constant(1)):
+            split = backbone.encode_and_decode(inputs, decoder_rows=rows, hidden=("text",))
+            for m in ("text", "image", "audio"):
+                self.assertAllClose(out[f"{m}_embedding"], split[f"{m}_embedding"], atol=1e-6)
+            expected = out["decoder_logits"][: 3 if rows is None else int(rows)]
+            self.assertAllClose(expected, split["decoder_logits"], atol=1e-5)
+        self.assertNotIn("decoder_logits", backbone.encode_and_decode(inputs, decoder_rows=0))
+        # Present text (not hidden) still reaches the decoder through the fusion.
+        shown = backbone_inputs(tiny_batch())
+        self.assertAllClose(
+            backbone(shown)["decoder_logits"],
+            backbone.encode_and_decode(shown)["decoder_logits"],
+            atol=1e-5,
+        )
+
     def test_keras_file_round_trip(self):
         backbone = tiny_backbone()
         inputs = backbone_inputs(tiny_batch())

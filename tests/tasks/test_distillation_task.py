@@ -77,16 +77,22 @@ class DistillationTaskTest(TestCase):
         self.assertGreater(float(losses["contrastive"]), 0.0)
 
     def test_logit_term_is_scored_on_the_captioning_positions(self):
-        task = self.make_task(distillation_temperature=3.0)
+        """Evaluation scores every row; training with captioning_batch_fraction 0.5 the first
+        half, the same rows in both decoders."""
+        task = self.make_task(distillation_temperature=3.0, captioning_batch_fraction=0.5)
         batch = tiny_batch(batch_size=4, present={"image": [True, False, False, True]})
-        inputs = task.backbone_inputs(batch, training=False)
-        student, teacher = task.backbone(inputs), task.teacher(inputs)
-        _, weights = captioning_targets(batch, task.modalities)
-        expected = logit_distillation_loss(
-            student["decoder_logits"], teacher["decoder_logits"], weights, 3.0
-        )
-        losses = task.compute_losses(batch, training=False)
-        self.assertAllClose(expected, losses["logit_distillation"], rtol=1e-5)
+        for training, rows in ((False, 4), (True, 2)):
+            inputs = task.backbone_inputs(batch, training=training)
+            student, teacher = task.backbone(inputs), task.teacher(inputs)
+            _, weights = captioning_targets(batch, task.modalities)
+            expected = logit_distillation_loss(
+                student["decoder_logits"][:rows],
+                teacher["decoder_logits"][:rows],
+                weights[:rows],
+                3.0,
+            )
+            losses = task.compute_losses(batch, training=training)
+            self.assertAllClose(expected, losses["logit_distillation"], rtol=1e-5, msg=training)
 
     def test_different_embedding_widths_learn_a_map(self):
         student = tiny_backbone(MODALITIES)

@@ -127,6 +127,34 @@ class PretrainingTaskTest(TestCase):
         again = task(other)["decoder_logits"]
         self.assertAllClose(logits, again, atol=1e-5)
 
+    def test_captioning_batch_fraction_decodes_the_first_rows_in_training(self):
+        task = self.make_task(captioning_batch_fraction=0.5)
+        every_row = self.make_task()
+        batch = tiny_batch(batch_size=4)
+        for t in (task, every_row):
+            t.compute_losses(batch, training=False)  # builds the heads
+        every_row.set_weights(task.get_weights())
+        outputs = task.backbone(captioning_inputs(batch, task.modalities))
+        labels = batch["token_ids"][:, 1:]
+        weights = batch["padding_mask"][:, 1:].astype("float32")
+        log_probs = np.take_along_axis(
+            _log_softmax(outputs["decoder_logits"].numpy()), labels[..., None], -1
+        )[..., 0]
+
+        def cross_entropy(rows):
+            return -(log_probs[:rows] * weights[:rows]).sum() / weights[:rows].sum()
+
+        trained = task.compute_losses(batch, training=True)
+        self.assertAllClose(cross_entropy(2), trained["captioning"], rtol=1e-4)
+        self.assertNotAllClose(cross_entropy(4), trained["captioning"], rtol=1e-3)
+        reference = every_row.compute_losses(batch, training=True)
+        for term in ("contrastive", "masked_lm", "masked_image", "masked_audio"):
+            self.assertAllClose(reference[term], trained[term], rtol=1e-5, msg=term)
+        evaluated = task.compute_losses(batch, training=False)  # evaluation captions every row
+        self.assertAllClose(cross_entropy(4), evaluated["captioning"], rtol=1e-4)
+        with self.assertRaisesRegex(ValueError, r"captioning_batch_fraction .* got 0"):
+            self.make_task(captioning_batch_fraction=0)
+
     def test_weights_select_terms(self):
         task = self.make_task({"contrastive": 1.0, "masked_image": 0.0, "captioning": 2.0})
         self.assertEqual(set(task.loss_weights), {"contrastive", "captioning"})
@@ -135,11 +163,14 @@ class PretrainingTaskTest(TestCase):
         self.assertNotIn("contrastive", text_only.loss_weights)
 
     def test_config_round_trip(self):
-        task = self.make_task(accumulation_steps=1, clip_global_norm=1.0)
+        task = self.make_task(
+            accumulation_steps=1, clip_global_norm=1.0, captioning_batch_fraction=0.25
+        )
         config = task.get_config()
         revived = PretrainingTask.from_config(config)
         self.assertEqual(revived.get_config(), config)
         self.assertEqual(revived.loss_weights, task.loss_weights)
+        self.assertEqual(revived.captioning_batch_fraction, 0.25)
 
     def test_fit_lowers_the_loss(self):
         task = self.make_task()
