@@ -1,8 +1,8 @@
 """The one function that turns any source into batched, preprocessed `tf.data` input.
 
-    source.load(split) → standardized examples → [shuffle] → per-example preprocessing
-    (tokenize, resize/rescale, crop/pad audio [+ log-mel]) in parallel → batch →
-    [augmentation and masking, sequential so seeded runs repeat exactly] → prefetch
+    source.load(split) → standardized examples → [cache, repeat, shuffle] → per-example
+    preprocessing (tokenize, resize/rescale, crop/pad audio [+ log-mel]) in parallel →
+    batch → [augmentation and masking, sequential so seeded runs repeat exactly] → prefetch
 
 Batches are dicts: `token_ids`, `padding_mask` (and `<extra>_token_ids`, e.g. for text_es),
 `images`, `audio`, `audio_padding_mask` [, `spectrogram`, `spectrogram_padding_mask`],
@@ -128,6 +128,8 @@ def build_dataset(
         dataset = select(dataset)
     if training and config.shuffle_pairs:
         dataset = _break_pairs(dataset, source, split, config, input_context)
+    if training and config.cache_examples:
+        dataset = dataset.cache()
     if training and repeat:
         dataset = dataset.repeat()
     if training:

@@ -145,9 +145,19 @@ def zero_shot_report(backbone, text_preprocessor, collected, prompts):
     return report
 
 
-def evaluate_backbone(backbone, dataset, text_preprocessor=None, prompts=None, max_batches=None):
-    """The metrics dict (`num_examples`, `retrieval`, `zero_shot`, `perplexity`) of a data set."""
-    collected = EmbeddingCollector(backbone).collect(dataset, max_batches)
+def evaluate_backbone(
+    backbone, dataset, text_preprocessor=None, prompts=None, max_batches=None, collector=None
+):
+    """The metrics dict (`num_examples`, `retrieval`, `zero_shot`, `perplexity`) of a data set.
+
+    `collector`: an `EmbeddingCollector` of `backbone` to reuse, so that repeated evaluations
+    (every `eval_every` steps of a run) trace its step once rather than at every call.
+    """
+    if collector is None:
+        collector = EmbeddingCollector(backbone)
+    elif collector.backbone is not backbone:
+        raise ValueError("The collector runs another backbone than the one evaluated.")
+    collected = collector.collect(dataset, max_batches)
     num_examples = len(next(iter(collected["embeddings"].values())))
     subsets = None
     if "heldout" in collected:

@@ -1,7 +1,7 @@
 """Callbacks of an experiment that need evaluation (so they live above `training`)."""
 
 from mmlm.backend import keras, tf
-from mmlm.evaluation.evaluator import evaluate_backbone
+from mmlm.evaluation.evaluator import EmbeddingCollector, evaluate_backbone
 
 
 def retrieval_scalars(metrics):
@@ -35,9 +35,15 @@ class RetrievalEvaluation(keras.callbacks.Callback):
         self.max_batches = max_batches
         self.log = log
         self._writer = None
+        self._collector = None  # traced once, reused by every evaluation
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics = evaluate_backbone(self.model.backbone, self.dataset, max_batches=self.max_batches)
+        backbone = self.model.backbone
+        if self._collector is None or self._collector.backbone is not backbone:
+            self._collector = EmbeddingCollector(backbone)
+        metrics = evaluate_backbone(
+            backbone, self.dataset, max_batches=self.max_batches, collector=self._collector
+        )
         scalars = retrieval_scalars(metrics)
         step = int(self.model.optimizer.iterations.numpy())
         if self._writer is None:

@@ -70,7 +70,8 @@ def finetune_backbone(
 
     Runs in float32 whatever `config.runtime.precision` says: the backbone keeps the policy it
     was built with (a loaded one is float32), and TFMOT's pruning wrappers and fake-quant ops
-    need float32 variables and inputs. Validation is off: the callers measure the result.
+    need float32 variables and inputs. Without XLA whatever `config.runtime.jit_compile` says:
+    those wrappers are not tested under it. Validation is off: the callers measure the result.
 
     Args:
         config: the `ExperimentConfig` (data, objectives, trainer and runtime sections).
@@ -111,7 +112,7 @@ def finetune_backbone(
         build_task=build_task,
         build_dataset=build_dataset,
         trainer=finetune_trainer_config(config.trainer, steps, learning_rate),
-        runtime=dataclasses.replace(config.runtime, precision=Precision.FLOAT32),
+        runtime=dataclasses.replace(config.runtime, precision=Precision.FLOAT32, jit_compile=False),
         workdir=workdir,
         global_batch_size=config.data.global_batch_size,
         callbacks=list(callbacks),

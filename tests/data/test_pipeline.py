@@ -105,14 +105,17 @@ def test_seeded_training_pipeline_repeats_exactly(scenes):
     assert [x.decode() for x in first[0]["text"]] != [x.decode() for x in other[0]["text"]]
 
 
-def test_repeated_training_data_is_endless_and_seeded(scenes):
-    """`repeat` shuffles across epochs: no batch is lost and a seeded run repeats exactly."""
+@pytest.mark.parametrize("cache", [False, True])
+def test_repeated_training_data_is_endless_and_seeded(scenes, cache):
+    """`repeat` shuffles across epochs (from cached examples after the first with
+    `cache_examples`): no example is lost and a seeded run repeats exactly."""
     config, source, vocabulary = scenes
+    data = dataclasses.replace(config.data, cache_examples=cache)
 
     def texts(epochs):
         keras.utils.set_random_seed(0)
         dataset = build_dataset(
-            config.data, "train", vocabulary=vocabulary, source=source, training=True, repeat=True
+            data, "train", vocabulary=vocabulary, source=source, training=True, repeat=True
         )
         assert dataset.cardinality() == tf.data.INFINITE_CARDINALITY
         per_epoch = config.data.scenes.num_train // config.data.global_batch_size
