@@ -106,7 +106,7 @@ class MultimodalBackbone(keras.Model):
         encoded = self.encoders[modality](
             {name: inputs[name] for name in ENCODER_INPUTS[modality]}, training=training
         )
-        return self.projection_heads[modality](encoded["pooled_output"])
+        return self.projection_heads[modality](encoded["pooled_output"], training=training)
 
     def encode_and_decode(self, inputs, training=False, decoder_rows=None, hidden=()):
         """The backbone's outputs, with the fusion and the decoder on part of the batch only.
@@ -131,7 +131,12 @@ class MultimodalBackbone(keras.Model):
             for m, encoder in self.encoders.items()
         }
         outputs = {
-            f"{m}_embedding": self.projection_heads[m](encoded[m]["pooled_output"]) for m in encoded
+            # `training` explicitly: outside a Keras call there is no context to inherit it
+            # from, and compression wrappers (pruning masks) act on it.
+            f"{m}_embedding": self.projection_heads[m](
+                encoded[m]["pooled_output"], training=training
+            )
+            for m in encoded
         }
         if self.text_decoder is None or (isinstance(decoder_rows, int) and decoder_rows == 0):
             return outputs
