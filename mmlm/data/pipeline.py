@@ -111,7 +111,8 @@ def build_dataset(
             shuffling (e.g. a `label_selection.LabelSelection`).
         repeat: with `training`, repeat the examples endlessly before shuffling them, so that
             the shuffle buffer stays full across epochs (a shuffle per epoch would refill it
-            before the first batch of each). Epochs then blend at their boundaries.
+            before the first batch of each). Epochs then blend at their boundaries: near one,
+            a batch may hold an example twice (both epochs' copies are in the buffer).
     Returns:
         A `tf.data.Dataset` of dict batches.
     """

@@ -23,6 +23,10 @@ OVERRIDES = (
     "data.modalities=text,image",
     "data.global_batch_size=24",
     "data.image.augment=false",
+    # Training data repeats before its shuffle: with a buffer larger than the split, a batch
+    # could hold an example twice and miss another. A buffer of 1 keeps every batch exactly
+    # the whole split (InfoNCE does not depend on the order within a batch).
+    "data.shuffle_buffer=1",
     "model.num_layers=1",
     "model.decoder_layers=1",
     "model.hidden_dim=64",
