@@ -76,7 +76,8 @@ class ExperimentData:
     def training_dataset(self, split, input_context=None, global_batch_size=None):
         """Only the numeric features a pretraining step reads (no strings: XLA-safe).
 
-        The "train" split is endless: the trainer's `build_dataset` (it repeats finite data).
+        The "train" split is endless, repeated before its shuffle (see `build_dataset`); the
+        trainer repeats only finite data.
         """
         keys = self.feature_keys()
         repeat = split == "train"

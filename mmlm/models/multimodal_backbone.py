@@ -103,10 +103,14 @@ class MultimodalBackbone(keras.Model):
 
     def embed(self, modality, inputs, training=False):
         """(B, embedding_dim) unit embeddings of one modality from its encoder inputs."""
-        encoded = self.encoders[modality](
+        encoded = self._encode(modality, inputs, training)
+        return self.projection_heads[modality](encoded["pooled_output"], training=training)
+
+    def _encode(self, modality, inputs, training):
+        """One encoder's outputs from the backbone inputs that encoder reads."""
+        return self.encoders[modality](
             {name: inputs[name] for name in ENCODER_INPUTS[modality]}, training=training
         )
-        return self.projection_heads[modality](encoded["pooled_output"], training=training)
 
     def encode_and_decode(self, inputs, training=False, decoder_rows=None, hidden=()):
         """The backbone's outputs, with the fusion and the decoder on part of the batch only.
@@ -126,10 +130,7 @@ class MultimodalBackbone(keras.Model):
             {`{m}_embedding`: (B, embedding_dim)} and, with a decoder, `decoder_logits`
             (decoder_rows, T, vocabulary).
         """
-        encoded = {
-            m: encoder({name: inputs[name] for name in ENCODER_INPUTS[m]}, training=training)
-            for m, encoder in self.encoders.items()
-        }
+        encoded = {m: self._encode(m, inputs, training) for m in self.encoders}
         outputs = {
             # `training` explicitly: outside a Keras call there is no context to inherit it
             # from, and compression wrappers (pruning masks) act on it.

@@ -118,6 +118,8 @@ def test_repeated_training_data_is_endless_and_seeded(scenes, cache):
             data, "train", vocabulary=vocabulary, source=source, training=True, repeat=True
         )
         assert dataset.cardinality() == tf.data.INFINITE_CARDINALITY
+        graph = dataset._as_serialized_graph().numpy()  # noqa: SLF001  (tf.data's own graph)
+        assert (b"CacheDataset" in graph) == cache
         per_epoch = config.data.scenes.num_train // config.data.global_batch_size
         batches = dataset.take(epochs * per_epoch)
         return [t.decode() for batch in batches for t in batch["text"].numpy()]
