@@ -14,6 +14,7 @@ from mmlm.config.data import (
     TextConfig,
     TFDSConfig,
 )
+from mmlm.config.evaluation import EvaluationConfig
 from mmlm.config.experiment import ExperimentConfig
 from mmlm.config.loader import load_config, load_config_module, write_config
 from mmlm.config.sections import (

@@ -3,6 +3,7 @@
 import dataclasses
 
 from mmlm.config.data import DataConfig
+from mmlm.config.evaluation import EvaluationConfig
 from mmlm.config.sections import (
     CompressionConfig,
     ExportConfig,
@@ -29,6 +30,7 @@ class ExperimentConfig:
         export: SavedModel / TFLite export.
         generation: text decoding (strategy, beams, sampling).
         task: what `mmlm finetune` trains (pretraining runs leave it at its default).
+        evaluation: what `mmlm evaluate` scores besides retrieval (zero-shot from labels).
         runtime: strategy, precision, parallelism.
     """
 
@@ -41,4 +43,5 @@ class ExperimentConfig:
     export: ExportConfig = ExportConfig()
     generation: GenerationConfig = GenerationConfig()
     task: TaskConfig = TaskConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     runtime: RuntimeConfig = RuntimeConfig()

@@ -1,16 +1,22 @@
-"""Evaluates a pretrained backbone on a split: retrieval, zero-shot attributes, perplexity."""
+"""Evaluates a pretrained backbone on a split: retrieval, zero-shot, perplexity."""
 
 import numpy as np
 
 from mmlm.backend import tf
+from mmlm.evaluation.backbone_zero_shot import (
+    attribute_zero_shot_report,
+    check_label_zero_shot,
+    label_zero_shot_report,
+)
+from mmlm.evaluation.duplicate_captions import caption_counts
 from mmlm.evaluation.perplexity import PerplexityAccumulator
 from mmlm.evaluation.retrieval import retrieval_report
-from mmlm.evaluation.zero_shot import class_embeddings_from_prompts, zero_shot_classify
 from mmlm.objectives import token_cross_entropy
 from mmlm.tasks.pretraining_task import captioning_inputs, captioning_targets
 
-# Per-example fields kept next to the embeddings (labels of the scenes data set).
-_LABEL_FIELDS = ("heldout", "object_color", "object_shape", "object_position", "text")
+# Per-example fields every collection keeps next to the embeddings: the held-out subset and
+# the raw caption (duplicate-aware retrieval, the projector's labels).
+_LABEL_FIELDS = ("heldout", "text")
 
 
 class EmbeddingCollector:
@@ -18,10 +24,13 @@ class EmbeddingCollector:
 
     Args:
         backbone: a `MultimodalBackbone`.
+        label_features: further per-example features to keep (a label column, the features of
+            a source's attributes); strings are decoded to `str`.
     """
 
-    def __init__(self, backbone):
+    def __init__(self, backbone, label_features=()):
         self.backbone = backbone
+        self.label_features = tuple(dict.fromkeys(_LABEL_FIELDS + tuple(label_features)))
         self._step = tf.function(self._forward)
 
     def _forward(self, batch):
@@ -41,21 +50,24 @@ class EmbeddingCollector:
         return outputs
 
     def collect(self, dataset, max_batches=None):
-        """Returns {"embeddings": {m: (N, D)}, "present": {m: (N,)}, labels..., "perplexity"}."""
+        """Returns {"embeddings": {m: (N, D)}, "present": {m: (N,)}, labels..., "perplexity",
+        "batch_features": the sorted feature names of the batches}."""
         modalities = self.backbone.modalities
         rows = {"embeddings": {m: [] for m in modalities}, "present": {m: [] for m in modalities}}
         labels = {}
         perplexity = PerplexityAccumulator()
+        batch_features = set()
         for index, batch in enumerate(dataset):
             if max_batches and index >= max_batches:
                 break
+            batch_features.update(batch)
             outputs = self._step(_model_features(batch, modalities))
             for m in modalities:
                 rows["embeddings"][m].append(outputs[m].numpy())
                 rows["present"][m].append(batch[f"{m}_present"].numpy().astype(bool))
-            for field in _LABEL_FIELDS:
+            for field in self.label_features:
                 if field in batch:
-                    labels.setdefault(field, []).append(batch[field].numpy())
+                    labels.setdefault(field, []).append(_decoded(batch[field].numpy()))
             if "ce_sum" in outputs and float(outputs["tokens"]) > 0:
                 perplexity.update(float(outputs["ce_sum"]), float(outputs["tokens"]))
         collected = {
@@ -64,7 +76,17 @@ class EmbeddingCollector:
         }
         collected.update({field: np.concatenate(parts) for field, parts in labels.items()})
         collected["perplexity"] = perplexity
+        collected["batch_features"] = sorted(batch_features)
         return collected
+
+
+def _decoded(values):
+    """Byte strings as an object array of `str`; other arrays unchanged."""
+    if values.dtype.kind in "OS":
+        return np.array([v.decode("utf-8") for v in values.reshape(-1)], object).reshape(
+            values.shape
+        )
+    return values
 
 
 def _model_features(batch, modalities):
@@ -76,85 +98,37 @@ def _model_features(batch, modalities):
     return {key: batch[key] for key in keys}
 
 
-def scene_attribute_prompts(color_names, shape_names, position_names):
-    """Prompt sets for zero-shot scene attributes, in the captions' own wording.
-
-    Returns {attribute: (class_names, prompts per class)}: colour of an object is prompted with
-    every shape and position of that colour ("a red circle in the top left corner", ...), shape
-    with every colour and position, position with every colour and shape, then averaged
-    (prompt ensembling).
-    """
-
-    def article(word):
-        return "an" if word[0] in "aeiou" else "a"
-
-    plain_shapes = [s for s in shape_names if s != "digit"]
-    objects = [(c, s, p) for c in color_names for s in plain_shapes for p in position_names]
-
-    def prompts(field, class_names):
-        """Per class, the prompt of every object whose `field` (0 colour, 1 shape, 2 position)
-        is that class."""
-        return [
-            [
-                f"{article(c)} {c} {s} in the {p} corner"
-                for c, s, p in objects
-                if (c, s, p)[field] == name
-            ]
-            for name in class_names
-        ]
-
-    return {
-        "color": (list(color_names), prompts(0, color_names)),
-        "shape": (plain_shapes, prompts(1, plain_shapes)),
-        "position": (list(position_names), prompts(2, position_names)),
-    }
-
-
-def zero_shot_report(backbone, text_preprocessor, collected, prompts):
-    """Zero-shot classification of the first object's attributes from image and audio.
-
-    Only single-object scenes are scored (the prompt describes one object). `prompts` as
-    returned by `scene_attribute_prompts`; labels index the class lists (`object_<attribute>`).
-    """
-    report = {}
-    if "object_color" not in collected:
-        return report
-    single = collected["object_color"][:, 1] < 0  # the second object slot is padding
-    for attribute, (class_names, class_prompts) in prompts.items():
-        flat = [p for group in class_prompts for p in group]
-        tokens = text_preprocessor(tf.constant(flat))
-        embedded = backbone.embed("text", tokens).numpy()  # (C·P, D)
-        class_embeddings = class_embeddings_from_prompts(
-            embedded.reshape(len(class_names), len(class_prompts[0]), -1)
-        )
-        labels = collected[f"object_{attribute}"][:, 0]
-        if attribute == "shape":
-            # Label indices follow the data set's shape list; digits have no plain-shape prompt.
-            valid_shape = labels < len(class_names)
-        else:
-            valid_shape = np.ones_like(labels, dtype=bool)
-        for m in ("image", "audio"):
-            if m not in collected["embeddings"]:
-                continue
-            valid = collected["present"][m] & single & valid_shape
-            result = zero_shot_classify(
-                collected["embeddings"][m], class_embeddings, labels, valid=valid
-            )
-            result.pop("per_class_accuracy", None)
-            report[f"{attribute}_from_{m}"] = result
-    return report
-
-
 def evaluate_backbone(
-    backbone, dataset, text_preprocessor=None, prompts=None, max_batches=None, collector=None
+    backbone,
+    dataset,
+    text_preprocessor=None,
+    *,
+    labels=None,
+    source=None,
+    ks=(1, 5, 10),
+    max_batches=None,
+    collector=None,
 ):
-    """The metrics dict (`num_examples`, `retrieval`, `zero_shot`, `perplexity`) of a data set.
+    """The metrics dict of a data set: `num_examples`, `retrieval` (with control rows and, from
+    the raw captions, duplicate-aware R@K), `captions`, `zero_shot`, `warnings`, `perplexity`.
 
-    `collector`: an `EmbeddingCollector` of `backbone` to reuse, so that repeated evaluations
-    (every `eval_every` steps of a run) trace its step once rather than at every call.
+    Args:
+        backbone: a `MultimodalBackbone`.
+        dataset: batches with the model inputs, presence flags and raw features.
+        text_preprocessor: tokenizes prompts (zero-shot needs it and a text tower).
+        labels: a `LabelZeroShot`: zero-shot classification from a label column.
+        source: a data `Source`: its attributes (`attribute_prompts`) are scored zero-shot.
+        ks: the K of Recall@K.
+        max_batches: evaluate only this many batches (None = all).
+        collector: an `EmbeddingCollector` of `backbone` to reuse, so that repeated evaluations
+            (every `eval_every` steps of a run) trace its step once rather than at every call.
     """
+    if labels is not None and isinstance(dataset.element_spec, dict):
+        check_label_zero_shot(labels, set(dataset.element_spec))
     if collector is None:
-        collector = EmbeddingCollector(backbone)
+        features = (labels.feature,) if labels else ()
+        features += tuple(source.attribute_label_features) if source is not None else ()
+        collector = EmbeddingCollector(backbone, features)
     elif collector.backbone is not backbone:
         raise ValueError("The collector runs another backbone than the one evaluated.")
     collected = collector.collect(dataset, max_batches)
@@ -163,13 +137,39 @@ def evaluate_backbone(
     if "heldout" in collected:
         heldout = collected["heldout"].astype(bool)
         subsets = {"seen": ~heldout, "heldout": heldout}
+    captions = collected.get("text")
     metrics = {
         "num_examples": int(num_examples),
-        "retrieval": retrieval_report(collected["embeddings"], collected["present"], subsets),
+        "retrieval": retrieval_report(
+            collected["embeddings"], collected["present"], subsets, ks, captions=captions
+        ),
     }
-    if text_preprocessor is not None and prompts and "text" in backbone.modalities:
-        metrics["zero_shot"] = zero_shot_report(backbone, text_preprocessor, collected, prompts)
+    if captions is not None:
+        metrics["captions"] = caption_counts(captions)
+    zero_shot, warnings = _zero_shot(backbone, text_preprocessor, collected, labels, source)
+    if zero_shot:
+        metrics["zero_shot"] = zero_shot
+    if warnings:
+        metrics["warnings"] = warnings
     accumulator = collected["perplexity"]
     if accumulator.total_tokens:
         metrics["perplexity"] = float(accumulator.result())
     return metrics
+
+
+def _zero_shot(backbone, text_preprocessor, collected, labels, source):
+    """(zero-shot report of the label column and of the source's attributes, warnings)."""
+    report, warnings = {}, []
+    if labels is not None:
+        report, warnings = label_zero_shot_report(backbone, text_preprocessor, collected, labels)
+    prompts = source.attribute_prompts() if source is not None else None
+    if prompts and text_preprocessor is not None and "text" in backbone.modalities:
+        attribute_labels = source.attribute_labels(
+            {f: collected[f] for f in source.attribute_label_features if f in collected}
+        )
+        report.update(
+            attribute_zero_shot_report(
+                backbone, text_preprocessor, collected, prompts, attribute_labels
+            )
+        )
+    return report, warnings

@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from mmlm.evaluation import duplicate_captions
+
 # (query modality, candidate modality) in report order.
 DIRECTIONS = (
     ("text", "image"),
@@ -69,10 +71,14 @@ def recall_at_k(similarity, ks=(1, 5, 10), targets=None):
         `{"R@1": float, "R@5": float, ..., "median_rank": float}`; R@K = fraction of queries whose
         rank (see `retrieval_ranks`) is < K; `median_rank` is 1-based (1 = always first).
     """
-    ks = tuple(ks)
-    if not ks or any(int(k) != k or k < 1 for k in ks):
-        raise ValueError(f"`ks` must be positive integers, got {ks}.")
-    ranks = retrieval_ranks(similarity, targets)
+    _check_ks(ks)
+    return recall_from_ranks(retrieval_ranks(similarity, targets), ks)
+
+
+def recall_from_ranks(ranks, ks=(1, 5, 10)):
+    """`{"R@K": share of ranks < K, ..., "median_rank": 1-based median}` of 0-based ranks."""
+    ks = _check_ks(ks)
+    ranks = np.asarray(ranks)
     if ranks.size == 0:
         raise ValueError("`similarity` has no queries.")
     metrics = {f"R@{k}": float(np.mean(ranks < k)) for k in ks}
@@ -80,11 +86,50 @@ def recall_at_k(similarity, ks=(1, 5, 10), targets=None):
     return metrics
 
 
+def _check_ks(ks):
+    ks = tuple(ks)
+    if not ks or any(int(k) != k or k < 1 for k in ks):
+        raise ValueError(f"`ks` must be positive integers, got {ks}.")
+    return ks
+
+
 def chance_recall(num_candidates, k):
     """Expected R@K of random embeddings: min(k, C) / C."""
     if num_candidates < 1:
         raise ValueError(f"`num_candidates` must be positive, got {num_candidates}.")
     return min(k, num_candidates) / num_candidates
+
+
+def derangement(size, seed=0):
+    """A permutation of range(size) without fixed points (one random cycle), size >= 2."""
+    if size < 2:
+        raise ValueError(f"A derangement needs at least 2 items, got {size}.")
+    order = np.random.default_rng(seed).permutation(size)
+    permutation = np.empty(size, np.int64)
+    permutation[order] = np.roll(order, -1)  # each item points to the next one in `order`
+    return permutation
+
+
+def control_report(similarity, ks=(1, 5, 10), seed=0):
+    """The control rows of a square retrieval: chance and shuffled pairs.
+
+    `chance` is the expected R@K of random embeddings (`chance_recall`; median rank (C + 1) / 2).
+    `shuffled` scores the same similarity with the candidates' pairing permuted by a derangement
+    (no query keeps its own pair): what a model scores on unpaired data, near chance unless the
+    evaluation itself leaks the pairing. Left out with fewer than 2 queries.
+
+    Args:
+        similarity: (N, N) scores, query q's pair in column q.
+    """
+    similarity = np.asarray(similarity)
+    num_candidates = similarity.shape[1]
+    chance = {f"R@{k}": chance_recall(num_candidates, k) for k in _check_ks(ks)}
+    chance["median_rank"] = (num_candidates + 1) / 2
+    report = {"chance": chance}
+    if similarity.shape[0] >= 2:
+        targets = derangement(similarity.shape[0], seed)
+        report["shuffled"] = recall_at_k(similarity, ks, targets=targets)
+    return report
 
 
 def binomial_interval(num_trials, probability, confidence=0.999):
@@ -126,7 +171,7 @@ def _binomial_pmf(successes, trials, probability):
     return math.exp(log_pmf)
 
 
-def retrieval_report(embeddings, present=None, subsets=None, ks=(1, 5, 10)):
+def retrieval_report(embeddings, present=None, subsets=None, ks=(1, 5, 10), captions=None):
     """Recall@K for every direction of `DIRECTIONS` between the given modalities.
 
     For a direction, the candidates are all examples that have both modalities and the queries
@@ -138,10 +183,14 @@ def retrieval_report(embeddings, present=None, subsets=None, ks=(1, 5, 10)):
         present: modality → (N,) bool; a missing modality (or `present=None`) means all present.
         subsets: name → (N,) bool, e.g. `{"seen": ..., "heldout": ...}`.
         ks: the K values.
+        captions: optional (N,) raw captions ("" = none): each direction then reports
+            `num_distinct_captions` and, when a caption repeats among its examples,
+            `duplicate_aware` R@K, `strict_R@1_ceiling` and `unique_caption_fraction` (see
+            duplicate_captions.py).
     Returns:
         `{"text_to_image": {"R@1", ..., "median_rank", "num_queries",
-        "subsets": {name: {"R@1", ..., "num_queries"}}}, ...}`. Directions (and subsets) without
-        any query are left out.
+        "subsets": {name: {"R@1", ..., "num_queries"}}, "control": {"chance": {...},
+        "shuffled": {...}}, ...}, ...}`. Directions (and subsets) without any query are left out.
     """
     embeddings = {name: np.asarray(value) for name, value in embeddings.items()}
     for name, value in embeddings.items():
@@ -151,6 +200,9 @@ def retrieval_report(embeddings, present=None, subsets=None, ks=(1, 5, 10)):
     present = _masks(present, embeddings, num_examples)
     subsets = {name: np.asarray(mask, dtype=bool) for name, mask in (subsets or {}).items()}
     _check_rows(subsets, "subsets", expected=num_examples)
+    if captions is not None:
+        captions = np.asarray(captions, dtype=object)
+        _check_rows({"captions": captions}, "captions", expected=num_examples)
 
     report = {}
     for query, candidate in DIRECTIONS:
@@ -162,15 +214,34 @@ def retrieval_report(embeddings, present=None, subsets=None, ks=(1, 5, 10)):
         similarity = embeddings[query][rows] @ embeddings[candidate][rows].T  # (R, R)
         metrics = recall_at_k(similarity, ks)
         metrics["num_queries"] = int(rows.size)
-        metrics["subsets"] = {}
-        for name, mask in subsets.items():
-            selected = np.flatnonzero(mask[rows])  # positions within `rows`
-            if selected.size:
-                sub = recall_at_k(similarity[selected], ks, targets=selected)
-                sub["num_queries"] = int(selected.size)
-                metrics["subsets"][name] = sub
+        metrics["subsets"] = _subset_recalls(similarity, rows, subsets, ks)
+        metrics["control"] = control_report(similarity, ks)
+        if captions is not None:
+            metrics.update(_duplicate_metrics(similarity, captions[rows], ks))
         report[direction_name(query, candidate)] = metrics
     return report
+
+
+def _subset_recalls(similarity, rows, subsets, ks):
+    recalls = {}
+    for name, mask in subsets.items():
+        selected = np.flatnonzero(mask[rows])  # positions within `rows`
+        if selected.size:
+            recalls[name] = recall_at_k(similarity[selected], ks, targets=selected)
+            recalls[name]["num_queries"] = int(selected.size)
+    return recalls
+
+
+def _duplicate_metrics(similarity, captions, ks):
+    """`num_distinct_captions`, and the duplicate-aware metrics when a caption repeats."""
+    metrics = {"num_distinct_captions": duplicate_captions.num_distinct_captions(captions)}
+    groups = duplicate_captions.caption_groups(captions)
+    if duplicate_captions.has_duplicates(groups):
+        ranks = duplicate_captions.duplicate_aware_ranks(similarity, groups)
+        metrics["duplicate_aware"] = recall_from_ranks(ranks, ks)
+        metrics["strict_R@1_ceiling"] = duplicate_captions.strict_recall_ceiling(groups)
+        metrics["unique_caption_fraction"] = duplicate_captions.unique_caption_fraction(groups)
+    return metrics
 
 
 def _check_rows(arrays, argument, expected):

@@ -2,20 +2,26 @@
 
 import os
 
-from mmlm.config import DataSource, TaskKind
-from mmlm.evaluation.evaluator import evaluate_backbone, scene_attribute_prompts
+from mmlm.config import ConfigError, TaskKind
+from mmlm.evaluation.backbone_zero_shot import LabelZeroShot, check_label_zero_shot
+from mmlm.evaluation.confusion_plot import plot_confusion_matrix
+from mmlm.evaluation.evaluator import evaluate_backbone
+from mmlm.evaluation.label_zero_shot import ZeroShotInputError
 from mmlm.evaluation.report import format_table
 from mmlm.experiments.artifacts import load_backbone, write_json
 from mmlm.experiments.data import ExperimentData
 
 
 def evaluate(config, workdir, split="test", json_path=None, log=print):
-    """Retrieval R@1/5/10 in every direction (all, seen, held-out), zero-shot attributes and
-    caption perplexity of the backbone trained in `workdir`, on `split`; a fine-tuned
-    task (`task.kind`) is scored by `evaluate_generation` / `evaluate_classification`.
+    """Retrieval R@K in every direction (all, seen, held-out; duplicate-aware when captions
+    repeat; shuffled-pair and chance controls), zero-shot classification from the label column
+    (`config.evaluation`) and from the source's attributes, and caption perplexity of the
+    backbone trained in `workdir`, on `split`; a fine-tuned task (`task.kind`) is scored by
+    `evaluate_generation` / `evaluate_classification`. See docs/evaluation.md.
 
     Returns:
-        The metrics dict (also written to `json_path` when given, and printed as a table).
+        The metrics dict (also written to `json_path` when given, with a confusion-matrix PNG
+        per zero-shot-from-labels modality beside it, or in `workdir`; printed as a table).
     """
     if config.task.kind is not TaskKind.PRETRAINING:
         from mmlm.experiments.evaluate_classification import evaluate_classification
@@ -27,21 +33,49 @@ def evaluate(config, workdir, split="test", json_path=None, log=print):
         }[config.task.kind]
         return evaluate_task(config, workdir, split, json_path, log=log)
     data = ExperimentData(config)
-    backbone = load_backbone(workdir)
-    prompts = None
-    if config.data.source is DataSource.SCENES:
-        from mmlm.data.sources.scenes import vocabulary as scenes_vocabulary
-
-        prompts = scene_attribute_prompts(
-            scenes_vocabulary.COLOR_NAMES, scenes_vocabulary.SHAPES, scenes_vocabulary.POSITIONS
+    dataset = data.dataset(split, masks=False, training=False)
+    labels = _label_zero_shot(config.evaluation, data.source)
+    try:
+        if labels is not None:  # bad flags fail before the model loads
+            check_label_zero_shot(labels, set(dataset.element_spec))
+        metrics = evaluate_backbone(
+            load_backbone(workdir),
+            dataset,
+            text_preprocessor=data.text_preprocessor() if data.vocabulary else None,
+            labels=labels,
+            source=data.source,
+            ks=config.evaluation.ks,
         )
-    metrics = evaluate_backbone(
-        backbone,
-        data.dataset(split, masks=False, training=False),
-        text_preprocessor=data.text_preprocessor() if data.vocabulary else None,
-        prompts=prompts,
-    )
+    except ZeroShotInputError as error:
+        feature = config.evaluation.label_feature
+        raise ConfigError(f"zero-shot classification from {feature!r}: {error}") from error
     metrics = {"split": split, "workdir": os.path.abspath(workdir), **metrics}
+    plot_stem = os.path.splitext(json_path or os.path.join(workdir, "metrics"))[0]
+    _plot_label_confusions(metrics.get("zero_shot", {}), plot_stem)
     log(format_table(metrics))
     write_json(metrics, json_path, log)
     return metrics
+
+
+def _label_zero_shot(evaluation, source):
+    """The `LabelZeroShot` of the evaluation section, or None when zero-shot from labels is off."""
+    templates = evaluation.zero_shot_templates()
+    if not templates or not evaluation.label_feature:
+        return None
+    names = source.label_names(evaluation.label_feature)
+    return LabelZeroShot(
+        feature=evaluation.label_feature,
+        templates=templates,
+        class_names=evaluation.class_names,
+        label_names=tuple(names) if names is not None else None,
+    )
+
+
+def _plot_label_confusions(zero_shot, stem):
+    """Writes `<stem>_<name>_confusion.png` for every zero-shot result with a confusion matrix
+    and records its path in the result."""
+    for name, result in zero_shot.items():
+        if "confusion_matrix" in result:
+            result["confusion_matrix_png"] = plot_confusion_matrix(
+                result["confusion_matrix"], result["class_names"], f"{stem}_{name}_confusion.png"
+            )

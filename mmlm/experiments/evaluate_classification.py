@@ -2,9 +2,8 @@
 
 import os
 
-import numpy as np
-
 from mmlm.evaluation.classification import classification_report
+from mmlm.evaluation.confusion_plot import plot_confusion_matrix
 from mmlm.experiments.artifacts import write_json
 from mmlm.experiments.data import ExperimentData
 from mmlm.experiments.downstream import classify, load_task
@@ -29,7 +28,7 @@ def evaluate_classification(config, workdir, split="test", json_path=None, log=p
         **report,
     }
     plot_path = os.path.splitext(json_path or os.path.join(workdir, "metrics"))[0]
-    metrics["confusion_matrix_png"] = _plot_confusion(
+    metrics["confusion_matrix_png"] = plot_confusion_matrix(
         report["confusion_matrix"], names, plot_path + "_confusion.png"
     )
     log(
@@ -45,27 +44,3 @@ def evaluate_classification(config, workdir, split="test", json_path=None, log=p
         )
     write_json(metrics, json_path, log)
     return metrics
-
-
-def _plot_confusion(matrix, names, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=(6, 5))
-    image = axes.imshow(np.array(matrix), cmap="Blues")
-    ticks = range(len(matrix))
-    axes.set_xticks(ticks, names or list(ticks), rotation=45, ha="right")
-    axes.set_yticks(ticks, names or list(ticks))
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    for i, row in enumerate(matrix):
-        for j, count in enumerate(row):
-            axes.text(j, i, str(count), ha="center", va="center", fontsize=7)
-    figure.colorbar(image)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=100)
-    pyplot.close(figure)
-    return path

@@ -1,19 +1,38 @@
-"""Tests for `evaluate_backbone`: a reused collector traces its step once, same metrics."""
+"""Tests for `evaluate_backbone`: collector reuse, captions, zero-shot from labels and a
+source's attributes on a tiny backbone."""
 
 import numpy as np
 
 from mmlm.backend import tf
+from mmlm.evaluation.backbone_zero_shot import LabelZeroShot
 from mmlm.evaluation.evaluator import EmbeddingCollector, evaluate_backbone
+from mmlm.evaluation.label_zero_shot import ZeroShotInputError
 from mmlm.testing import TestCase
-from mmlm.testing.models import tiny_backbone, tiny_batch
+from mmlm.testing.models import tiny_backbone, tiny_batch, tiny_preprocessors
+
+LABELS = [b"w1", b"w2", b"w1", b"", b"w3", b"w1"]
+CAPTIONS = [b"w5 w6", b"w7", b"w5 w6", b"w8", b"w7", b"w9"]
 
 
-def _dataset():
+def _dataset(extra=None):
     """Two batches of different sizes (a full one and the last, partial one)."""
     batches = [tiny_batch(batch_size=4, seed=0), tiny_batch(batch_size=2, seed=1)]
-    return tf.data.Dataset.from_tensor_slices(
-        {key: np.concatenate([b[key] for b in batches]) for key in batches[0]}
-    ).batch(4)
+    features = {key: np.concatenate([b[key] for b in batches]) for key in batches[0]}
+    features.update(extra or {})
+    return tf.data.Dataset.from_tensor_slices(features).batch(4)
+
+
+class FakeSource:
+    """A source with one attribute: the parity of `index`, scored on even-numbered rows."""
+
+    attribute_label_features = ("index",)
+
+    def attribute_prompts(self):
+        return {"parity": (["even", "odd"], [["w10", "w11"], ["w12", "w13"]])}
+
+    def attribute_labels(self, labels):
+        index = labels["index"]
+        return {"parity": (index % 2, index < 4)}
 
 
 class EvaluateBackboneTest(TestCase):
@@ -35,4 +54,48 @@ class EvaluateBackboneTest(TestCase):
         with self.assertRaisesRegex(ValueError, "another backbone"):
             evaluate_backbone(
                 tiny_backbone(), _dataset(), collector=EmbeddingCollector(tiny_backbone())
+            )
+
+    def test_captions_labels_and_attributes(self):
+        backbone = tiny_backbone()
+        dataset = _dataset(
+            {"text": np.array(CAPTIONS), "label": np.array(LABELS), "index": np.arange(6)}
+        )
+        labels = LabelZeroShot("label", ("{}", "w4 {}"), class_names=("w1", "w2", "w4"))
+        metrics = evaluate_backbone(
+            backbone,
+            dataset,
+            tiny_preprocessors()["text_preprocessor"],
+            labels=labels,
+            source=FakeSource(),
+            ks=(1, 3),
+        )
+        self.assertEqual(metrics["captions"], {"num_with_caption": 6, "num_distinct": 4})
+        text_to_image = metrics["retrieval"]["text_to_image"]
+        self.assertEqual(set(text_to_image["duplicate_aware"]), {"R@1", "R@3", "median_rank"})
+        self.assertAllClose(text_to_image["strict_R@1_ceiling"], (4 * 0.5 + 2) / 6)
+        self.assertEqual(set(text_to_image["control"]), {"chance", "shuffled"})
+
+        zero_shot = metrics["zero_shot"]
+        self.assertEqual(
+            set(zero_shot),
+            {"label_from_image", "label_from_audio", "parity_from_image", "parity_from_audio"},
+        )
+        from_image = zero_shot["label_from_image"]
+        self.assertEqual(from_image["num_examples"], 4)  # 3 x w1, 1 x w2
+        self.assertEqual(from_image["num_unscored"], {"unlabelled": 1, "unlisted": {"w3": 1}})
+        self.assertEqual(from_image["class_names"], ["w1", "w2", "w4"])
+        self.assertAllClose(from_image["majority_baseline"], 0.75)
+        self.assertEqual(np.sum(from_image["confusion_matrix"]), 4)
+        self.assertEqual(zero_shot["parity_from_image"]["num_examples"], 4)
+        self.assertEqual(len(metrics["warnings"]), 3)  # absent w4, unlisted w3, unlabelled
+
+    def test_a_missing_label_feature_names_the_batch_features(self):
+        labels = LabelZeroShot("species", ("{}",))
+        with self.assertRaisesRegex(ZeroShotInputError, "no label feature 'species'.*token_ids"):
+            evaluate_backbone(
+                tiny_backbone(),
+                _dataset(),
+                tiny_preprocessors()["text_preprocessor"],
+                labels=labels,
             )

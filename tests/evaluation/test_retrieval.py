@@ -7,7 +7,10 @@ from mmlm.evaluation.retrieval import (
     DIRECTIONS,
     binomial_interval,
     chance_recall,
+    control_report,
+    derangement,
     recall_at_k,
+    recall_from_ranks,
     retrieval_ranks,
     retrieval_report,
 )
@@ -171,3 +174,41 @@ def test_directions_without_rows_or_modality_are_omitted():
     ]
     with pytest.raises(ValueError, match="rows"):
         retrieval_report({"text": text, "image": image[:5]})
+
+
+def test_derangement_keeps_no_pair():
+    for size in (2, 3, 17, 500):
+        permutation = derangement(size, seed=size)
+        assert sorted(permutation) == list(range(size))
+        assert not np.any(permutation == np.arange(size))
+    np.testing.assert_array_equal(derangement(50, seed=3), derangement(50, seed=3))
+    with pytest.raises(ValueError, match="at least 2"):
+        derangement(1)
+
+
+def test_control_rows_chance_and_shuffled():
+    rng = np.random.default_rng(5)
+    n = 400
+    shared = _unit(rng.standard_normal((n, 32)))
+    noisy = _unit(shared + 0.05 * rng.standard_normal((n, 32)))
+    report = retrieval_report({"text": shared, "image": noisy})["text_to_image"]
+    assert report["R@1"] > 0.9  # a good model...
+    control = report["control"]
+    for k in (1, 5, 10):
+        assert control["chance"][f"R@{k}"] == chance_recall(n, k)
+        # ...scores near chance on shuffled pairs.
+        low, high = binomial_interval(n, chance_recall(n, k), confidence=0.999)
+        assert low <= control["shuffled"][f"R@{k}"] <= high, k
+    assert control["chance"]["median_rank"] == (n + 1) / 2
+    similarity = shared @ noisy.T
+    expected = recall_at_k(similarity, targets=derangement(n, seed=0))
+    assert control["shuffled"] == expected
+    assert set(control_report(np.ones((1, 1)))) == {"chance"}  # no derangement of one pair
+
+
+def test_recall_from_ranks():
+    assert recall_from_ranks([0, 1, 4, 9], ks=(1, 5)) == {
+        "R@1": 0.25,
+        "R@5": 0.75,
+        "median_rank": 3.5,
+    }

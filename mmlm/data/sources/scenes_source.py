@@ -5,6 +5,7 @@ import os
 import tensorflow as tf
 
 from mmlm.data.sources import scenes
+from mmlm.data.sources.scenes import vocabulary as scenes_vocabulary
 from mmlm.data.sources.scenes_builder import Scenes, ScenesBuilderConfig
 from mmlm.data.sources.source import Source
 
@@ -134,5 +135,60 @@ class ScenesSource(Source):
             return list(self.builder.info.features["objects"][field].names)
         return None
 
+    # The first object's fields, and its second slot to find single-object scenes.
+    attribute_label_features = ("object_color", "object_shape", "object_position")
+
+    def attribute_prompts(self):
+        """Zero-shot colour, shape and position of a scene's object (`scene_attribute_prompts`)."""
+        return scene_attribute_prompts(
+            scenes_vocabulary.COLOR_NAMES, scenes_vocabulary.SHAPES, scenes_vocabulary.POSITIONS
+        )
+
+    def attribute_labels(self, labels):
+        """The first object's attribute ids, scored in single-object scenes only (the prompt
+        describes one object) and not for digits (no plain-shape prompt names them)."""
+        if "object_color" not in labels:
+            return {}
+        single = labels["object_color"][:, 1] < 0  # the second object slot is padding
+        result = {}
+        for attribute, (class_names, _) in self.attribute_prompts().items():
+            ids = labels[f"object_{attribute}"][:, 0]
+            result[attribute] = (ids, single & (ids < len(class_names)))
+        return result
+
     def heldout_combos(self):
         return [tuple(c) for c in self.builder.info.metadata["heldout_combos"]]
+
+
+def scene_attribute_prompts(color_names, shape_names, position_names):
+    """Prompt sets for zero-shot scene attributes, in the captions' own wording.
+
+    Returns {attribute: (class_names, prompts per class)}: colour of an object is prompted with
+    every shape and position of that colour ("a red circle in the top left corner", ...), shape
+    with every colour and position, position with every colour and shape, then averaged
+    (prompt ensembling).
+    """
+
+    def article(word):
+        return "an" if word[0] in "aeiou" else "a"
+
+    plain_shapes = [s for s in shape_names if s != "digit"]
+    objects = [(c, s, p) for c in color_names for s in plain_shapes for p in position_names]
+
+    def prompts(field, class_names):
+        """Per class, the prompt of every object whose `field` (0 colour, 1 shape, 2 position)
+        is that class."""
+        return [
+            [
+                f"{article(c)} {c} {s} in the {p} corner"
+                for c, s, p in objects
+                if (c, s, p)[field] == name
+            ]
+            for name in class_names
+        ]
+
+    return {
+        "color": (list(color_names), prompts(0, color_names)),
+        "shape": (plain_shapes, prompts(1, plain_shapes)),
+        "position": (list(position_names), prompts(2, position_names)),
+    }

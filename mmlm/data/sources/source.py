@@ -100,6 +100,28 @@ class Source:
         """Class names of an int label feature, or None when the source does not know them."""
         return None
 
+    # Label features `attribute_labels` reads (evaluation keeps them for every example).
+    attribute_label_features = ()
+
+    def attribute_prompts(self):
+        """Zero-shot attributes this source defines besides its label column, or None.
+
+        Returns:
+            `{attribute: (class names, prompts per class)}`, each class with as many prompts
+            (their text embeddings are averaged), e.g. the colour of a scene's object.
+        """
+        return None
+
+    def attribute_labels(self, labels):
+        """Class ids of the `attribute_prompts` attributes for evaluated examples.
+
+        Args:
+            labels: feature → (N, ...) NumPy array of the examples' `attribute_label_features`.
+        Returns:
+            `{attribute: ((N,) int class ids, (N,) bool scored)}`.
+        """
+        return {}
+
     def vocabulary_texts(self, split="train"):
         """Scalar strings that train the WordPiece vocabulary: every text feature of `split`."""
         dataset = self.load(split)
