@@ -65,22 +65,11 @@ def _skip_invalid_override(args):
 
 def run_generate(args):
     from mmlm.config import write_config
-    from mmlm.data.prepare import prepare_data
+    from mmlm.experiments.data import load_data
 
     config, workdir = common.resolve(args, _skip_invalid_override(args))
     print(f"config written to {write_config(config, workdir)}")
-    result = prepare_data(config.data)
-    source = result["source"]
-    for split in source.available_splits():
-        print(f"  {split:<11} {source.num_examples(split):>7} examples")
-    if hasattr(source, "validation_report"):
-        report = source.validation_report()
-        path = os.path.join(workdir, "invalid_records.json")
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
-        print(f"  {report['num_invalid']} invalid records skipped; report: {path}")
-        for reason, count in sorted(report["counts_by_reason"].items()):
-            print(f"    {count} × {reason}")
+    load_data(config, workdir)
     return 0
 
 

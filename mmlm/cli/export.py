@@ -13,11 +13,18 @@ def add_parsers(subparsers):
             "SavedModel: signatures embed_text, embed_image[_float|_bytes], embed_audio[_wav], "
             "caption[_image|_audio] and serving_default, preprocessing in the graph. TFLite: "
             "embed_text/embed_image/embed_audio (+ caption) with built-in ops only, and "
-            "OUT.json with the preprocessing a device needs."
+            "OUT.json with the preprocessing a device needs. Preset: backbone, preprocessing and "
+            "config for the Python API."
         ),
     )
     common.add_trained_run_arguments(export)
-    export.add_argument("--format", choices=("savedmodel", "tflite"), default="savedmodel")
+    export.add_argument(
+        "--format",
+        choices=("savedmodel", "tflite", "preset"),
+        default="savedmodel",
+        help="preset: a directory that MultimodalBackbone.from_preset (and the task classes' "
+        "from_preset) load, with the preprocessing and config (saved_models/README.md)",
+    )
     export.add_argument(
         "--quantize",
         choices=QUANTIZE_CHOICES,

@@ -37,6 +37,7 @@ def main(argv=None):
     tfds.disable_progress_bar()
     from mmlm.config import ConfigError  # imported late: `--help` stays fast
     from mmlm.data.errors import DataValidationError, MediaFileError
+    from mmlm.preset_files import PresetError
     from mmlm.training.callbacks import NonFiniteLossError
 
     try:
@@ -44,7 +45,14 @@ def main(argv=None):
     except NonFiniteLossError as error:
         print(f"mmlm {args.command}: training stopped: {error}", file=sys.stderr)
         return 3
-    except (ConfigError, DataValidationError, MediaFileError, FileNotFoundError) as error:
+    except (
+        ConfigError,
+        DataValidationError,
+        MediaFileError,
+        PresetError,
+        FileNotFoundError,
+        FileExistsError,
+    ) as error:
         print(f"mmlm {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -16,7 +16,12 @@ from mmlm.config.data import (
 )
 from mmlm.config.evaluation import EvaluationConfig
 from mmlm.config.experiment import ExperimentConfig
-from mmlm.config.loader import load_config, load_config_module, write_config
+from mmlm.config.loader import (
+    load_config,
+    load_config_module,
+    with_absolute_paths,
+    write_config,
+)
 from mmlm.config.sections import (
     CompressionConfig,
     Decay,

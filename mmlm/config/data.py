@@ -54,9 +54,13 @@ class ManifestConfig:
 
     Attributes:
         path: the manifest file; relative paths inside it resolve against its folder.
+        validation_fraction: when the manifest has no validation rows, this share of its train
+            rows (chosen with `data.seed`) becomes the validation split; the ingestion report
+            counts them. 0: no validation split is made.
     """
 
     path: str = ""
+    validation_fraction: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +141,8 @@ class TextConfig:
     """Text preprocessing.
 
     Attributes:
-        vocabulary_size: WordPiece vocabulary size trained from the training captions.
+        vocabulary_size: WordPiece vocabulary size trained from the training captions; 0
+            sizes it to the data (a token per word seen twice, plus pieces; 500 to 16,000).
         sequence_length: packed length including start and end tokens.
         lowercase: lowercase before tokenizing.
         extra_text_features: further text features (e.g. "text_es") that share the vocabulary

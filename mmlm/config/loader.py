@@ -4,6 +4,7 @@
 `:smoke`, as big_vision's `config.py:runlocal`), or a YAML file written by an earlier run.
 """
 
+import dataclasses
 import importlib.util
 import os
 import warnings
@@ -85,3 +86,14 @@ def write_config(config, directory, filename="config.yaml"):
     with open(path, "w", encoding="utf-8") as f:
         f.write(base.to_yaml(config))
     return path
+
+
+def with_absolute_paths(config):
+    """`config` with its data directory and manifest path made absolute (from the current
+    directory), so that the run's config.yaml resolves them from anywhere."""
+    data = config.data
+    manifest = data.manifest
+    if manifest.path:
+        manifest = dataclasses.replace(manifest, path=os.path.abspath(manifest.path))
+    data = dataclasses.replace(data, data_dir=os.path.abspath(data.data_dir), manifest=manifest)
+    return dataclasses.replace(config, data=data)

@@ -127,7 +127,10 @@ class TrainerConfig:
     """Trainer section.
 
     Attributes:
-        steps: optimizer steps.
+        steps: optimizer steps (with `epochs`, the most steps).
+        epochs: when > 0, train this many passes over the training split instead: steps =
+            ceil(epochs x train examples / global batch size), at most `steps`; the run's
+            config.yaml records the steps it took. 0: train `steps` steps.
         learning_rate: peak learning rate (reached after the warmup).
         warmup_steps: linear warmup steps from 0.
         decay: decay of the learning rate after the warmup.
@@ -151,6 +154,7 @@ class TrainerConfig:
     """
 
     steps: int = 1000
+    epochs: float = 0.0
     learning_rate: float = 1e-3
     warmup_steps: int = 100
     decay: Decay = Decay.COSINE

@@ -10,6 +10,7 @@ from mmlm.data.preprocessing import vocabulary as vocab_lib
 from mmlm.data.preprocessing.audio_preprocessor import AudioPreprocessor
 from mmlm.data.preprocessing.image_preprocessor import ImagePreprocessor
 from mmlm.data.preprocessing.masked_lm_mask_generator import MaskedLMMaskGenerator
+from mmlm.data.preprocessing.multimodal_preprocessor import MultimodalPreprocessor
 from mmlm.data.preprocessing.patch_mask_generator import PatchMaskGenerator
 from mmlm.data.preprocessing.text_preprocessor import TextPreprocessor
 from mmlm.data.preprocessing.word_exchange import WordExchangeNegatives
@@ -52,6 +53,8 @@ def make_source(config):
             image_size=config.image.image_size,
             sample_rate=config.audio.sample_rate,
             skip_invalid=config.skip_invalid,
+            validation_fraction=config.manifest.validation_fraction,
+            seed=config.seed,
         )
     if config.source is DataSource.TFDS:
         from mmlm.data.sources.tfds_source import TFDSSource
@@ -95,7 +98,7 @@ def make_source(config):
 
 def vocabulary_path(config, source):
     """Where the WordPiece vocabulary trained on `source`'s training texts is stored."""
-    filename = f"{source.name}-wordpiece{config.text.vocabulary_size}.txt"
+    filename = f"{source.name}-wordpiece{config.text.vocabulary_size or 'auto'}.txt"
     return os.path.join(config.data_dir, "vocabularies", filename)
 
 
@@ -118,6 +121,19 @@ def image_preprocessor(config):
         random_flip=i.random_flip,
         seed=layer_seed(config, 1),
         name="image_preprocessor",
+    )
+
+
+def multimodal_preprocessor(config, vocabulary):
+    """The inference-time `MultimodalPreprocessor` of `config.modalities` (no augmentation)."""
+    modalities = {m.value for m in config.modalities}
+    return MultimodalPreprocessor(
+        text_preprocessor=text_preprocessor(config, vocabulary) if "text" in modalities else None,
+        image_preprocessor=ImagePreprocessor(config.image.image_size, name="image_preprocessor")
+        if "image" in modalities
+        else None,
+        audio_preprocessor=audio_preprocessor(config) if "audio" in modalities else None,
+        name="preprocessor",
     )
 
 

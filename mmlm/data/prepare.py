@@ -21,27 +21,45 @@ def prepare_data(config, log=print):
         vocabulary = vocab_lib.load_vocabulary(path)
         log(f"data and vocabulary ({len(vocabulary)} tokens) already prepared: {path}")
     elif "text" in source.modalities:
-        vocabulary = vocab_lib.train_vocabulary(
-            source.vocabulary_texts("train"),
-            config.text.vocabulary_size,
-            lowercase=config.text.lowercase,
-        )
+        texts = source.vocabulary_texts("train")
+        size = config.text.vocabulary_size
+        if not size:
+            size, words = vocab_lib.auto_vocabulary_size(texts, config.text.lowercase)
+            log(f"vocabulary size {size} from the training texts ({words} words occur twice+)")
+        vocabulary = vocab_lib.train_vocabulary(texts, size, lowercase=config.text.lowercase)
         vocab_lib.save_vocabulary(vocabulary, path)
         log(f"trained a WordPiece vocabulary of {len(vocabulary)} tokens → {path}")
     else:
         vocabulary = []
+    missing = [s for s in ("train", "validation", "test") if s not in source.available_splits()]
+    if missing:
+        log(f"warning: {source.name} has no {' or '.join(missing)} split: {_consequence(missing)}")
     return {"source": source, "vocabulary_path": path, "vocabulary_size": len(vocabulary)}
 
 
-def load_prepared(config):
-    """The prepared source of `config` and its vocabulary (fails clearly if not prepared)."""
+def _consequence(missing):
+    what = {
+        "train": "nothing to train on",
+        "validation": "training runs without validation",
+        "test": "`mmlm evaluate` needs --split",
+    }
+    return "; ".join(what[s] for s in missing)
+
+
+def load_prepared(config, vocabulary=True):
+    """The prepared source of `config` and its vocabulary (fails clearly if not prepared).
+
+    Args:
+        config: a `DataConfig`.
+        vocabulary: also load the vocabulary trained by `prepare_data` (else None is returned).
+    """
     source = factory.make_source(config)
     if not source.is_prepared():
         raise FileNotFoundError(
             f"data set {source.name} is not prepared in {os.path.abspath(config.data_dir)}; "
             "run `mmlm data generate --config ...` with the same data settings first"
         )
-    vocabulary = None
-    if "text" in source.modalities:
-        vocabulary = vocab_lib.load_vocabulary(factory.vocabulary_path(config, source))
-    return source, vocabulary
+    words = None
+    if vocabulary and "text" in source.modalities:
+        words = vocab_lib.load_vocabulary(factory.vocabulary_path(config, source))
+    return source, words

@@ -61,6 +61,8 @@ class ValidationReport:
         num_valid: rows yielded as examples.
         invalid: one `InvalidRecord` per invalid row (its first problem), plus file-level errors.
         warnings: `RecordWarning`s for rows that were kept.
+        carved_validation: when the validation split was carved from train (a manifest
+            without validation rows), how many rows moved, the fraction and the seed.
 
     Example:
 
@@ -75,6 +77,7 @@ class ValidationReport:
     num_valid: int = 0
     invalid: list[InvalidRecord] = dataclasses.field(default_factory=list)
     warnings: list[RecordWarning] = dataclasses.field(default_factory=list)
+    carved_validation: dict | None = None
 
     @property
     def num_invalid(self):
@@ -102,6 +105,8 @@ class ValidationReport:
             f"{self.num_rows} rows read: {self.num_valid} valid, {self.num_invalid} invalid, "
             f"{len(self.warnings)} warnings."
         ]
+        if self.carved_validation:
+            lines.append(f"Validation split carved from train: {self.carved_validation}")
         for title, counts, records in (
             ("Invalid", self.counts_by_reason(), self.invalid),
             ("Warnings", self.warning_counts_by_reason(), self.warnings),
@@ -124,6 +129,7 @@ class ValidationReport:
             "warning_counts_by_reason": self.warning_counts_by_reason(),
             "invalid": [dataclasses.asdict(r) for r in self.invalid],
             "warnings": [dataclasses.asdict(w) for w in self.warnings],
+            "carved_validation": self.carved_validation,
         }
 
     def to_json(self, path):

@@ -3,18 +3,27 @@
 import json
 import os
 
+from mmlm import preset_files
 from mmlm.backend import keras
 
 
+def model_dir(workdir):
+    """A run's model directory: a preset (see `mmlm.preset_files`) once training finished."""
+    return os.path.join(workdir, "model")
+
+
 def backbone_path(workdir):
-    return os.path.join(workdir, "model", "backbone.keras")
+    return os.path.join(model_dir(workdir), preset_files.BACKBONE)
 
 
 def save_backbone(backbone, workdir):
-    path = backbone_path(workdir)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    backbone.save(path)
-    return path
+    """Saves `backbone` into the run's model directory (with the preset metadata)."""
+    if hasattr(backbone, "save_to_preset"):
+        backbone.save_to_preset(model_dir(workdir))
+    else:
+        os.makedirs(model_dir(workdir), exist_ok=True)
+        backbone.save(backbone_path(workdir))
+    return backbone_path(workdir)
 
 
 def require_backbone(workdir, how_to_create=None):

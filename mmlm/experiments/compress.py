@@ -158,7 +158,7 @@ def compress(config, workdir, json_path=None, log=print):
         The report dict: `reference` (the float Keras model's R@1 on the same examples) and
         `variants` (one row per `.tflite`, with ratios against the float32 `.tflite`).
     """
-    data = ExperimentData(config)
+    data = ExperimentData(config, workdir)
     out_dir = os.path.join(workdir, "compress")
     os.makedirs(out_dir, exist_ok=True)
     count = config.compression.eval_examples or data.source.num_examples("test")

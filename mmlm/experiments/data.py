@@ -1,11 +1,14 @@
 """The data side of an experiment: prepared source, vocabulary and dataset functions."""
 
 import dataclasses
+import os
 
+from mmlm import preset_files
 from mmlm.data import factory
 from mmlm.data.label_selection import label_selection
 from mmlm.data.pipeline import build_dataset
-from mmlm.data.prepare import load_prepared
+from mmlm.data.prepare import load_prepared, prepare_data
+from mmlm.data.preprocessing import vocabulary as vocab_lib
 from mmlm.models import ENCODER_INPUTS
 
 _MASK_FEATURES = {
@@ -15,19 +18,59 @@ _MASK_FEATURES = {
 }
 
 
+def run_preprocessor_dir(workdir):
+    """Where a run keeps its preprocessing: its model directory, which is also a preset."""
+    return os.path.join(workdir, "model")
+
+
+def run_vocabulary_path(workdir):
+    return os.path.join(run_preprocessor_dir(workdir), preset_files.VOCABULARY)
+
+
 class ExperimentData:
     """The prepared data of an `ExperimentConfig` and the dataset builders the trainer calls.
 
+    The source is opened on first use, so what needs only the vocabulary (exporting a run,
+    preprocessing files) works without the data. A run directory keeps its own copy of the
+    vocabulary (`run_preprocessor_dir`): given `workdir`, that copy is used when it exists, so
+    a run reads text the way it was trained wherever it is evaluated, resumed or exported.
+
     Args:
         config: the `ExperimentConfig`.
+        workdir: the run directory, if there is one.
+        init_from: the run a fine-tuning starts from: its vocabulary is the backbone's when
+            `workdir` has none yet.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, workdir=None, init_from=None):
         self.config = config
-        self.source, self.vocabulary = load_prepared(config.data)
         self.modalities = tuple(
             m for m in ("text", "image", "audio") if m in {x.value for x in config.data.modalities}
         )
+        self._source = None
+        self.vocabulary = None
+        runs = [run for run in (workdir, init_from) if run]
+        files = [run_vocabulary_path(run) for run in runs]
+        found = next((path for path in files if os.path.isfile(path)), None)
+        if found:
+            self.vocabulary = vocab_lib.load_vocabulary(found)
+        else:
+            self._source, self.vocabulary = load_prepared(config.data)
+
+    @property
+    def source(self):
+        """The prepared `Source` (fails clearly if the data is not prepared)."""
+        if self._source is None:
+            self._source, _ = load_prepared(self.config.data, vocabulary=False)
+        return self._source
+
+    def preprocessor(self):
+        """The inference-time `MultimodalPreprocessor` of the run's modalities."""
+        return factory.multimodal_preprocessor(self.config.data, self.vocabulary)
+
+    def save_preprocessor(self, workdir):
+        """Writes the run's preprocessing (settings and vocabulary) into its model directory."""
+        return self.preprocessor().save_to_preset(run_preprocessor_dir(workdir))
 
     @property
     def vocabulary_size(self):
@@ -101,3 +144,34 @@ class ExperimentData:
         if self.config.task.label_feature:
             keys.append(self.config.task.label_feature)
         return keys
+
+
+def load_data(config, workdir=None, log=print):
+    """Prepares the data of `config` and returns its `ExperimentData`.
+
+    Preparing generates a built-in data set or ingests a manifest (checking every row, see
+    docs/manifest.md) and trains the vocabulary; what is prepared already is reused. The
+    ingestion report of a manifest (invalid rows, a carved validation split) is logged and,
+    with `workdir`, written to `workdir/invalid_records.json`.
+
+    Args:
+        config: an `ExperimentConfig`.
+        workdir: the run directory (its vocabulary is used, if it has one).
+        log: line printer.
+    """
+    source = prepare_data(config.data, log=log)["source"]
+    for split in source.available_splits():
+        log(f"  {split:<11} {source.num_examples(split):>7} examples")
+    if hasattr(source, "validation_report"):
+        report = source.validation_report()
+        where = ""
+        if workdir:
+            path = os.path.join(workdir, "invalid_records.json")
+            preset_files.write_json(path, report)
+            where = f"; report: {path}"
+        log(f"  {report['num_invalid']} invalid records skipped{where}")
+        for reason, count in sorted(report["counts_by_reason"].items()):
+            log(f"    {count} × {reason}")
+        if report.get("carved_validation"):
+            log(f"  validation split carved from train: {report['carved_validation']}")
+    return ExperimentData(config, workdir)

@@ -42,7 +42,7 @@ def finetune(config, workdir, init_from=None, log=print):
             _copy_weights(pretrained, backbone, init_from)
         return build_task(config, backbone)
 
-    task, history = train_backbone(config, workdir, make_task, log=log)
+    task, history = train_backbone(config, workdir, make_task, log=log, init_from=init_from)
     if config.task.kind is TaskKind.CLASSIFICATION:
         task.save_weights(task_weights_path(workdir))
     return task, history
@@ -52,11 +52,11 @@ def task_weights_path(workdir):
     return os.path.join(workdir, "model", "task.weights.h5")
 
 
-def load_task(config, workdir, data):
+def load_task(config, workdir):
     """The fine-tuned task of `workdir` (backbone, and for classification its head)."""
     task = build_task(config, load_backbone(workdir))
     if config.task.kind is TaskKind.CLASSIFICATION:
-        task(next(iter(data.dataset("test", masks=False, training=False))))  # builds the head
+        task.build_head()
         task.load_weights(task_weights_path(workdir))
     return task
 

@@ -32,7 +32,7 @@ def evaluate(config, workdir, split="test", json_path=None, log=print):
             TaskKind.CLASSIFICATION: evaluate_classification,
         }[config.task.kind]
         return evaluate_task(config, workdir, split, json_path, log=log)
-    data = ExperimentData(config)
+    data = ExperimentData(config, workdir)
     dataset = data.dataset(split, masks=False, training=False)
     labels = _label_zero_shot(config.evaluation, data.source)
     try:

@@ -12,8 +12,8 @@ from mmlm.experiments.downstream import classify, load_task
 def evaluate_classification(config, workdir, split="test", json_path=None, log=print):
     """Accuracy, macro and per-class precision/recall/F1 and the confusion matrix (also as a
     PNG beside the JSON, or in `workdir`) of a fine-tuned classification task on `split`."""
-    data = ExperimentData(config)
-    task = load_task(config, workdir, data)
+    data = ExperimentData(config, workdir)
+    task = load_task(config, workdir)
     outputs = classify(task, data.dataset(split, masks=False, training=False))
     keep = outputs["weights"] > 0
     labels = list(outputs["labels"][keep])

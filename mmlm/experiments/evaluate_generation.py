@@ -36,7 +36,7 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
     Returns:
         The metrics dict (also written to `json_path` and printed).
     """
-    data = ExperimentData(config)
+    data = ExperimentData(config, workdir)
     backbone = load_backbone(workdir)
     text_preprocessor = data.text_preprocessor()
     task = build_generation_task(config, backbone)

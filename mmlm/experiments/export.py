@@ -112,13 +112,16 @@ def export(config, workdir, out, fmt="savedmodel", quantize=None, backbone=None,
         config: the run's `ExperimentConfig`.
         workdir: the run directory.
         out: SavedModel directory, or `.tflite` file path.
-        fmt: "savedmodel" or "tflite".
+        fmt: "savedmodel", "tflite" or "preset" (a directory `from_preset` loads; see
+            saved_models/README.md).
         quantize: TFLite `Quantization` (default `config.export.quantize`).
         backbone: a backbone to export instead of the run's (e.g. a pruned one).
     Returns:
         `out`.
     """
-    data = ExperimentData(config)
+    data = ExperimentData(config, workdir)
+    if fmt == "preset":
+        return export_preset(config, workdir, out, data, backbone, log)
     backbone = backbone if backbone is not None else load_backbone(workdir)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if fmt == "savedmodel":
@@ -126,7 +129,7 @@ def export(config, workdir, out, fmt="savedmodel", quantize=None, backbone=None,
         log(f"SavedModel with signatures {', '.join(names)} written to {out}")
         return out
     if fmt != "tflite":
-        raise ValueError(f"format must be savedmodel or tflite, got {fmt!r}")
+        raise ValueError(f"format must be savedmodel, tflite or preset, got {fmt!r}")
     quantize = Quantization(quantize or config.export.quantize)
     module = on_device_module(config, data, backbone)
     content = convert_on_device(
@@ -143,6 +146,24 @@ def export(config, workdir, out, fmt="savedmodel", quantize=None, backbone=None,
         f"{quantize.value} .tflite ({len(content) / 1e6:.2f} MB) with signatures "
         f"{', '.join(metadata['signatures'])} written to {out} (+ {out}.json)"
     )
+    return out
+
+
+def export_preset(config, workdir, out, data, backbone=None, log=print):
+    """Writes the run's backbone (with a fine-tuned classifier, the whole task), its
+    preprocessing and its config into the preset directory `out`."""
+    from mmlm.config import TaskKind, write_config
+    from mmlm.experiments.downstream import load_task
+
+    if os.path.exists(out) and os.listdir(out):
+        raise FileExistsError(f"--out {out} exists and is not empty; a preset needs its own folder")
+    if backbone is None and config.task.kind is TaskKind.CLASSIFICATION:
+        load_task(config, workdir).save_to_preset(out)
+    else:
+        (backbone if backbone is not None else load_backbone(workdir)).save_to_preset(out)
+    data.preprocessor().save_to_preset(out)
+    write_config(config, out)
+    log(f"preset ({', '.join(sorted(os.listdir(out)))}) written to {out}")
     return out
 
 

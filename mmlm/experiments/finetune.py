@@ -93,7 +93,7 @@ def finetune_backbone(
     Returns:
         The trained task's backbone (`transform(backbone)` when given).
     """
-    data = data or ExperimentData(config)
+    data = data or ExperimentData(config, workdir, init_from)
     os.makedirs(workdir, exist_ok=True)
 
     def build_task():
@@ -229,7 +229,7 @@ def quantization_aware_finetune(config, backbone, workdir, init_from=None, log=p
         or "dynamic" for int8 kernels with float activations; it does not save to `.keras`.
     """
     c = config.compression
-    data = ExperimentData(config)
+    data = ExperimentData(config, workdir, init_from)
     batch_size = config.data.global_batch_size
     count = max(1, c.representative_examples // batch_size)
 

@@ -69,7 +69,7 @@ def generate(config, workdir, text=None, image=None, audio=None, prompt=None, ba
         A `Generated`.
     """
     backbone = backbone or load_backbone(workdir)
-    text_preprocessor = ExperimentData(config).text_preprocessor()
+    text_preprocessor = ExperimentData(config, workdir).text_preprocessor()
     generator = generator_for(config, backbone, text_preprocessor)
     inputs = conditioning_from_files(config, text_preprocessor, text, image, audio)
     prompt_ids = lengths = None

@@ -2,11 +2,12 @@
 
 import dataclasses
 import json
+import math
 import os
 
 import numpy as np
 
-from mmlm.config import write_config
+from mmlm.config import with_absolute_paths, write_config
 from mmlm.evaluation.evaluator import EmbeddingCollector
 from mmlm.experiments.artifacts import backbone_path, save_backbone
 from mmlm.experiments.callbacks import RetrievalEvaluation
@@ -35,7 +36,7 @@ def pretrain(config, workdir, log=print):
     )
 
 
-def train_backbone(config, workdir, make_task, log=print):
+def train_backbone(config, workdir, make_task, log=print, init_from=None):
     """Trains (or resumes) the task `make_task(data)` of `config` with the one trainer.
 
     What every run that produces a backbone shares (pretraining, distillation): the strategy,
@@ -49,6 +50,7 @@ def train_backbone(config, workdir, make_task, log=print):
         make_task: `ExperimentData -> Task` with a `backbone`; called under the strategy
             scope with the precision policy set.
         log: line printer.
+        init_from: the run whose backbone the task starts from (its vocabulary is used).
 
     Returns:
         (task, history).
@@ -58,8 +60,13 @@ def train_backbone(config, workdir, make_task, log=print):
     # runs some.
     strategy = make_strategy(config.runtime)
     os.makedirs(workdir, exist_ok=True)
+    # Absolute data paths: the run's config.yaml then works from any directory.
+    config = with_absolute_paths(config)
+    data = ExperimentData(config, workdir, init_from)
+    config = data.config = steps_for_epochs(config, data, log)
     write_config(config, workdir)
-    data = ExperimentData(config)
+    if is_chief():
+        data.save_preprocessor(workdir)  # the run reads text as trained, wherever it goes
     log_dir = os.path.join(workdir, "tensorboard")
     validation = data.dataset("validation")
     callbacks = _chief_callbacks(config, data, validation, log_dir, log) if is_chief() else []
@@ -96,6 +103,31 @@ def train_backbone(config, workdir, make_task, log=print):
         # Workers keep their own copy (the distributed test compares it with the chief's).
         save_backbone(task.backbone, os.path.join(workdir, "workers", _task_id()))
     return task, history
+
+
+def steps_for_epochs(config, data, log=print):
+    """`config` with `trainer.steps` set from `trainer.epochs` and the training split's size
+    (see `TrainerConfig`); unchanged when `epochs` is 0."""
+    t = config.trainer
+    if t.epochs <= 0:
+        return config
+    examples = data.source.num_examples("train")
+    steps = min(t.steps, math.ceil(t.epochs * examples / config.data.global_batch_size))
+    steps = max(steps, 1)
+    log(
+        f"{t.epochs:g} epochs of {examples} training examples at batch "
+        f"{config.data.global_batch_size}: {steps} steps"
+        + (f" (capped by trainer.steps={t.steps})" if steps == t.steps else "")
+    )
+    trainer = dataclasses.replace(
+        t,
+        steps=steps,
+        warmup_steps=min(t.warmup_steps, max(1, steps // 10)),
+        eval_every=min(t.eval_every, steps),
+        checkpoint_every=min(t.checkpoint_every, steps),
+        log_every=min(t.log_every, steps),
+    )
+    return dataclasses.replace(config, trainer=trainer)
 
 
 def _chief_callbacks(config, data, validation, log_dir, log):

@@ -40,8 +40,8 @@ def pseudo_label(config, workdir, out, threshold=0.9, per_class=0, log=print):
         raise ConfigError("pseudo-labelling needs task.num_labelled (the labelled subset)")
     if not 0.0 <= threshold < 1.0:
         raise ConfigError(f"--threshold must be in [0, 1), got {threshold}")
-    data = ExperimentData(config)
-    task = load_task(config, workdir, data)
+    data = ExperimentData(config, workdir)
+    task = load_task(config, workdir)
     dataset = data.dataset("train", masks=False, training=False)
     if "index" not in dataset.element_spec:
         raise ConfigError(

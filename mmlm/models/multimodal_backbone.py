@@ -1,5 +1,8 @@
 """The multimodal backbone: encoders + fusion + decoder + projection heads."""
 
+import os
+
+from mmlm import preset_files
 from mmlm.backend import keras, register
 from mmlm.layers import ProjectionHead
 
@@ -182,6 +185,49 @@ class MultimodalBackbone(keras.Model):
         fused = self.fusion_encoder(fusion_inputs)
         outputs = {key: fused[key] for key in ("sequence_output", "padding_mask")}
         return keras.Model(inputs, outputs, name="conditioning_model")
+
+    def save_to_preset(self, preset):
+        """Writes this backbone into the preset directory `preset` (created if needed).
+
+        Pair it with `MultimodalPreprocessor.save_to_preset(preset)` so that the preset can
+        read raw inputs; `mmlm export --format preset` writes both from a run.
+        """
+        os.makedirs(preset, exist_ok=True)
+        self.save(os.path.join(preset, preset_files.BACKBONE))
+        preset_files.update_metadata(
+            preset,
+            modalities=list(self.modalities),
+            embedding_dim=self.embedding_dim,
+            parameters=int(self.count_params()),
+            has_decoder=self.text_decoder is not None,
+        )
+        return preset
+
+    @classmethod
+    def from_preset(cls, preset):
+        """The backbone saved in the preset directory `preset` (see `mmlm.preset_files`).
+
+        Example:
+        >>> backbone = MultimodalBackbone.from_preset("saved_models/scenes_preset")
+        >>> backbone.embed("text", preprocessor({"text": ["a red circle"]}))
+        """
+        metadata = preset_files.check(preset, [preset_files.BACKBONE])
+        import mmlm.models  # noqa: F401  (registers the classes the file names)
+
+        backbone = keras.models.load_model(
+            os.path.join(preset, preset_files.BACKBONE), compile=False
+        )
+        if not isinstance(backbone, cls):
+            raise preset_files.PresetError(
+                f"preset {preset}: {preset_files.BACKBONE} holds a {type(backbone).__name__}, "
+                f"not a {cls.__name__}"
+            )
+        if list(backbone.modalities) != list(metadata.get("modalities", backbone.modalities)):
+            raise preset_files.PresetError(
+                f"preset {preset}: {preset_files.METADATA} lists modalities "
+                f"{metadata['modalities']}, {preset_files.BACKBONE} has {list(backbone.modalities)}"
+            )
+        return backbone
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}

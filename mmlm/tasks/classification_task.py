@@ -48,6 +48,11 @@ class ClassificationTask(BackboneTask):
         pooled = encoder(inputs, training=training)["pooled_output"]
         return self.head(self.head_dropout(pooled, training=training))
 
+    def build_head(self):
+        pooled = self.backbone.encoders[self.modality].output["pooled_output"]  # (B, H)
+        self.head.build(pooled.shape)
+        self.built = True
+
     def labels(self, batch):
         """(labels (B,) int32 clipped to ≥ 0, weights (B,) float32 of the rows that count)."""
         labels = tf.cast(batch[self.label_feature], tf.int32)

@@ -106,3 +106,48 @@ def write_mo_file(path, messages):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "wb") as f:
         f.write(header + body + blob)
+
+
+MANIFEST_COLOURS = {"red": (220, 30, 30), "green": (30, 180, 60), "blue": (40, 60, 220)}
+
+
+def write_tiny_manifest(folder, per_colour=8, test_per_colour=2, seed=0):
+    """A manifest of coloured squares with a caption, a tone and a colour label per row.
+
+    Each colour has its own tone frequency, so every modality carries the label. The last
+    `test_per_colour` rows of each colour are `test`, the others `train`; there are no
+    validation rows (configs/manifest.py carves them). Returns the manifest path.
+    """
+    import json
+
+    import numpy as np
+    import soundfile
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    media = os.path.join(folder, "media")
+    os.makedirs(media, exist_ok=True)
+    rows = []
+    for c, (colour, rgb) in enumerate(MANIFEST_COLOURS.items()):
+        for i in range(per_colour):
+            name = f"{colour}{i}"
+            pixels = np.full((24, 24, 3), 255, np.uint8)
+            x, y = rng.integers(0, 12, 2)
+            pixels[y : y + 12, x : x + 12] = rgb
+            Image.fromarray(pixels).save(os.path.join(media, f"{name}.png"))
+            tone = 0.3 * np.sin(2 * np.pi * (300 + 200 * c) * np.arange(8000) / 16000)
+            soundfile.write(os.path.join(media, f"{name}.wav"), tone, 16000)
+            rows.append(
+                {
+                    "id": name,
+                    "text": f"a {colour} square number {i}",
+                    "image": f"media/{name}.png",
+                    "audio": f"media/{name}.wav",
+                    "label": colour,
+                    "split": "test" if i >= per_colour - test_per_colour else "train",
+                }
+            )
+    path = os.path.join(folder, "manifest.jsonl")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(json.dumps(row) for row in rows) + "\n")
+    return path

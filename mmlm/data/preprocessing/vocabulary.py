@@ -1,6 +1,8 @@
 """WordPiece vocabularies: trained from a corpus with keras-nlp, saved as plain text assets."""
 
+import collections
 import os
+import re
 
 import tensorflow as tf
 
@@ -36,6 +38,32 @@ def train_vocabulary(texts, vocabulary_size, lowercase=True):
         reserved_tokens=list(RESERVED_TOKENS),
     )
     return list(vocabulary)
+
+
+# Bounds of `auto_vocabulary_size` and the tokens it adds for word pieces and characters.
+AUTO_VOCABULARY_BOUNDS = (500, 16000)
+AUTO_VOCABULARY_PIECES = 300
+
+
+def auto_vocabulary_size(texts, lowercase=True):
+    """A vocabulary size that fits a corpus: a token for every word seen at least twice, plus
+    room for pieces and characters, rounded up to 100, within `AUTO_VOCABULARY_BOUNDS`.
+
+    Args:
+        texts: an iterable of strings or a `tf.data.Dataset` of scalar strings.
+        lowercase: count words lowercased (as the tokenizer will see them).
+
+    Returns:
+        (vocabulary size, number of words seen at least twice).
+    """
+    counts = collections.Counter()
+    for text in texts.as_numpy_iterator() if isinstance(texts, tf.data.Dataset) else texts:
+        text = text.decode("utf-8") if isinstance(text, bytes) else text
+        counts.update(re.findall(r"\w+", text.lower() if lowercase else text))
+    frequent = sum(1 for count in counts.values() if count >= 2)
+    low, high = AUTO_VOCABULARY_BOUNDS
+    size = -(-(frequent + AUTO_VOCABULARY_PIECES) // 100) * 100
+    return min(high, max(low, size)), frequent
 
 
 def save_vocabulary(vocabulary, path):

@@ -24,16 +24,29 @@ REPORT_FILENAME = "invalid_records.json"
 class ManifestBuilderConfig(tfds.core.BuilderConfig):
     """One ingestion of one manifest file (its bytes and the conversion settings name it)."""
 
-    def __init__(self, *, manifest_path, image_size, sample_rate, skip_invalid, **kwargs):
+    def __init__(
+        self,
+        *,
+        manifest_path,
+        image_size,
+        sample_rate,
+        skip_invalid,
+        validation_fraction=0.0,
+        seed=0,
+        **kwargs,
+    ):
         self.manifest_path = os.path.abspath(manifest_path)
         self.image_size = image_size
         self.sample_rate = sample_rate
         self.skip_invalid = skip_invalid
+        self.validation_fraction = validation_fraction
+        self.seed = seed
         with open(self.manifest_path, "rb") as f:
             digest = hashlib.sha1(f.read())
-        digest.update(
-            json.dumps([self.manifest_path, image_size, sample_rate, skip_invalid]).encode()
-        )
+        settings = [self.manifest_path, image_size, sample_rate, skip_invalid]
+        if validation_fraction:  # (older ingestions keep their names)
+            settings += [validation_fraction, seed]
+        digest.update(json.dumps(settings).encode())
         stem = os.path.splitext(os.path.basename(manifest_path))[0]
         safe_stem = "".join(c if c.isalnum() else "_" for c in stem)
         super().__init__(name=f"{safe_stem}_{digest.hexdigest()[:10]}", **kwargs)
@@ -84,6 +97,10 @@ class ManifestDataset(tfds.core.GeneratorBasedBuilder):
             by_split[example["split"]].append((key, example))
         if not by_split:
             raise ValueError(f"manifest {c.manifest_path}: no valid rows to ingest")
+        if "validation" not in by_split and c.validation_fraction > 0:
+            self.validation_report.carved_validation = carve_validation(
+                by_split, c.validation_fraction, c.seed
+            )
         return {split: self._generate_examples(rows) for split, rows in by_split.items()}
 
     def _generate_examples(self, rows):
@@ -104,6 +121,22 @@ class ManifestDataset(tfds.core.GeneratorBasedBuilder):
             )
 
 
+def carve_validation(by_split, fraction, seed):
+    """Moves a seeded `fraction` of the train rows to a new validation split; says what moved.
+
+    For manifests without validation rows: training then still has data to validate on, and
+    the test split is left alone. At least one row moves, and at least one stays in train.
+    """
+    train = by_split.get("train", [])
+    count = min(max(1, round(fraction * len(train))), len(train) - 1)
+    if count < 1:
+        return {"count": 0, "reason": f"train has {len(train)} row(s): nothing to carve"}
+    chosen = set(np.random.default_rng(seed).permutation(len(train))[:count].tolist())
+    by_split["validation"] = [row for i, row in enumerate(train) if i in chosen]
+    by_split["train"] = [row for i, row in enumerate(train) if i not in chosen]
+    return {"count": count, "fraction": fraction, "seed": seed, "train_left": len(train) - count}
+
+
 class ManifestSource(Source):
     """A manifest ingested into `data_dir` (see docs/manifest.md).
 
@@ -112,9 +145,22 @@ class ManifestSource(Source):
         data_dir: TFDS data directory.
         image_size, sample_rate: conversion targets.
         skip_invalid: skip (count and report) invalid rows instead of failing on the first.
+        validation_fraction: when the manifest has no validation rows, this share of the train
+            rows (seeded) becomes the validation split (counted in the report); 0: none.
+        seed: seed of that choice.
     """
 
-    def __init__(self, manifest_path, data_dir, *, image_size, sample_rate, skip_invalid):
+    def __init__(
+        self,
+        manifest_path,
+        data_dir,
+        *,
+        image_size,
+        sample_rate,
+        skip_invalid,
+        validation_fraction=0.0,
+        seed=0,
+    ):
         if not manifest_path:
             raise ValueError("data.source=manifest needs data.manifest.path")
         if not os.path.isfile(manifest_path):
@@ -124,6 +170,8 @@ class ManifestSource(Source):
             image_size=image_size,
             sample_rate=sample_rate,
             skip_invalid=skip_invalid,
+            validation_fraction=validation_fraction,
+            seed=seed,
         )
         builder = ManifestDataset(config=config, data_dir=os.path.abspath(data_dir))
         super().__init__(f"manifest-{config.name}", builder)
@@ -143,6 +191,12 @@ class ManifestSource(Source):
         """The ingestion's report as a dict (counts per reason and every invalid record)."""
         with open(self._report_path(), encoding="utf-8") as f:
             return json.load(f)
+
+    def missing_split_hint(self, split):
+        return (
+            f"give some rows of {self.builder.builder_config.manifest_path} \"split\": "
+            f"\"{split}\" (docs/manifest.md), or evaluate another split with --split"
+        )
 
     def standardize(self, example):
         return {

@@ -84,6 +84,11 @@ class Source:
         if split not in self.split_names:
             raise ValueError(f"unknown split {split!r}; expected one of {list(self.split_names)}")
         tfds_split = self.split_names[split]
+        if self.is_prepared() and tfds_split not in self.builder.info.splits:
+            raise FileNotFoundError(
+                f"data set {self.name} has no {split!r} split (it has "
+                f"{', '.join(self.available_splits()) or 'none'}); {self.missing_split_hint(split)}"
+            )
         if input_context is not None and input_context.num_input_pipelines > 1:
             # Even example ranges rather than file sharding: works with fewer files than input
             # pipelines, and each pipeline still reads only its own range.
@@ -95,6 +100,10 @@ class Source:
             split=tfds_split, shuffle_files=shuffle_files, read_config=read_config
         )
         return dataset.map(self.standardize, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def missing_split_hint(self, split):
+        """What the user can do about a split the data does not have."""
+        return "evaluate another split with --split"
 
     def label_names(self, feature):
         """Class names of an int label feature, or None when the source does not know them."""

@@ -94,3 +94,49 @@ def test_skip_invalid_counts_and_keeps_every_valid_row(tmp_path):
     assert sorted(r["line"] for r in report["invalid"]) == [5, 6, 7]
     ids = {x["id"].numpy() for split in ("train", "test") for x in source.load(split)}
     assert ids == {b"a", b"b", b"c", b"d"}
+
+
+def test_validation_is_carved_from_train_when_the_manifest_has_none(tmp_path):
+    from mmlm.data.sources.manifest_source import carve_validation
+    from mmlm.testing.data import write_tiny_manifest
+
+    manifest = write_tiny_manifest(str(tmp_path / "m"), per_colour=5, test_per_colour=1)
+    data = dataclasses.replace(
+        _data_config(tmp_path, manifest),
+        manifest=ManifestConfig(path=manifest, validation_fraction=0.25),
+    )
+    source = prepare_data(data, log=lambda *_: None)["source"]
+    assert {s: source.num_examples(s) for s in ("train", "validation", "test")} == {
+        "train": 9,
+        "validation": 3,  # 25 % of the 12 train rows
+        "test": 3,
+    }
+    assert source.validation_report()["carved_validation"]["count"] == 3
+    ids = [{x["id"].numpy() for x in source.load(s)} for s in ("train", "validation", "test")]
+    assert not (ids[0] & ids[1]) and not (ids[1] & ids[2])  # each row in one split only
+    # Seeded: the same rows move every time; another seed moves others. One row stays in train.
+    rows = {"train": [(str(i), {}) for i in range(10)]}
+    first = carve_validation({k: list(v) for k, v in rows.items()}, 0.3, seed=0)
+    again = {k: list(v) for k, v in rows.items()}
+    carve_validation(again, 0.3, seed=0)
+    other = {k: list(v) for k, v in rows.items()}
+    carve_validation(other, 0.3, seed=1)
+    assert first == {"count": 3, "fraction": 0.3, "seed": 0, "train_left": 7}
+    assert len(again["validation"]) == 3 and len(again["train"]) == 7
+    repeat = {k: list(v) for k, v in rows.items()}
+    carve_validation(repeat, 0.3, seed=0)
+    assert repeat["validation"] == again["validation"] != other["validation"]
+    single = {"train": [("only", {})]}
+    assert carve_validation(single, 0.5, 0)["count"] == 0 and "validation" not in single
+
+
+def test_a_missing_test_split_is_named_with_what_to_do(tmp_path):
+    from mmlm.testing.data import write_tiny_manifest
+
+    manifest = write_tiny_manifest(str(tmp_path / "m"), per_colour=3, test_per_colour=0)
+    data = _data_config(tmp_path, manifest)
+    logged = []
+    source = prepare_data(data, log=logged.append)["source"]
+    assert any("no validation or test split" in line for line in logged)
+    with pytest.raises(FileNotFoundError, match=r"no 'test' split.*\"split\": \"test\""):
+        source.load("test")
