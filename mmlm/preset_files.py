@@ -48,7 +48,9 @@ def check(preset, files):
     metadata = read_json(metadata_path, preset) if os.path.isfile(metadata_path) else None
     if metadata is not None:
         _check_format(metadata, preset)
-    missing = [name for name in (METADATA, *files) if not os.path.isfile(os.path.join(preset, name))]
+    missing = [
+        name for name in (METADATA, *files) if not os.path.isfile(os.path.join(preset, name))
+    ]
     if missing:
         raise PresetError(
             f"preset {preset} is incomplete: missing {', '.join(missing)} (a preset is written "
@@ -87,7 +89,9 @@ def read_json(path, preset):
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except (OSError, ValueError) as error:
-        raise PresetError(f"preset {preset}: cannot read {os.path.basename(path)}: {error}") from error
+        raise PresetError(
+            f"preset {preset}: cannot read {os.path.basename(path)}: {error}"
+        ) from error
 
 
 def write_json(path, value):

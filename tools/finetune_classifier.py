@@ -105,7 +105,8 @@ def main(argv=None):
         report = classification_report(labels[known], predictions, len(class_names), class_names)
         print(
             f"test: accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f} over "
-            f"{report['num_examples']} rows ({len(class_names)} classes)"
+            f"{report['num_examples']} rows ({len(class_names)} classes; "
+            f"{int((~known).sum())} rows with a label unseen in training not scored)"
         )
     else:
         print("The manifest has no test rows: no test report.")

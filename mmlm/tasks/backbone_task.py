@@ -53,7 +53,8 @@ class BackboneTask(Task):
 
         Example:
         >>> task = ClassificationTask.from_preset(
-        ...     "saved_models/scenes_preset", modality="image", num_classes=8, label_feature="label")
+        ...     "saved_models/my_preset", modality="image", num_classes=8, label_feature="label"
+        ... )
         """
         metadata = preset_files.check(preset, [preset_files.BACKBONE])
         name = keras.saving.get_registered_name(cls)
@@ -70,4 +71,3 @@ class BackboneTask(Task):
         task.build_head()
         task.load_weights(os.path.join(preset, preset_files.TASK_WEIGHTS))
         return task
-

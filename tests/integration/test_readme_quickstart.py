@@ -23,7 +23,7 @@ def quickstart_code():
 
 
 def test_readme_quickstart_and_a_portable_run(tmp_path, monkeypatch):
-    manifest = write_tiny_manifest(str(tmp_path / "my_data"))
+    write_tiny_manifest(str(tmp_path / "my_data"))  # the README's my_data/manifest.jsonl
     code = quickstart_code().replace(
         '"configs/manifest.py"', repr(os.path.join(ROOT, "configs", "manifest.py") + ":smoke")
     )

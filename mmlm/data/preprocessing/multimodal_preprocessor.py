@@ -137,7 +137,11 @@ class MultimodalPreprocessor(keras.layers.Layer):
     def from_preset(cls, preset):
         """The preprocessor saved in the preset directory `preset` (see `mmlm.preset_files`)."""
         metadata = preset_files.check(preset, [preset_files.PREPROCESSOR])
-        files = [preset_files.VOCABULARY] if "text" in metadata.get("preprocessor_modalities", ()) else []
+        files = (
+            [preset_files.VOCABULARY]
+            if "text" in metadata.get("preprocessor_modalities", ())
+            else []
+        )
         preset_files.check(preset, files)
         config = preset_files.read_json(os.path.join(preset, preset_files.PREPROCESSOR), preset)
         text = (config.get("config") or {}).get("text_preprocessor")
