@@ -3,6 +3,12 @@
 import dataclasses
 import enum
 
+# Input limits (docs/manifest.md, "Limits"): the defaults of the fields below, also read by
+# readers and exports built without a config. Beyond them an input is refused, not decoded.
+DEFAULT_MAX_PIXELS = 40_000_000  # 40 Mpx: 120 MB as RGB; a 12000x12000 bomb has 144 M
+DEFAULT_MAX_AUDIO_SECONDS = 600.0  # 10 minutes; the model reads `duration_seconds` of it
+DEFAULT_MAX_TEXT_BYTES = 1_000_000  # 1 MB of UTF-8; the model reads `sequence_length` tokens
+
 
 class DataSource(enum.Enum):
     """Where examples come from."""
@@ -147,12 +153,16 @@ class TextConfig:
         lowercase: lowercase before tokenizing.
         extra_text_features: further text features (e.g. "text_es") that share the vocabulary
             and are tokenized alongside "text".
+        max_bytes: a manifest caption longer than this many UTF-8 bytes is an invalid row
+            (`text_too_long`). Shorter text past `sequence_length - 2` tokens is truncated,
+            and the ingestion report counts it.
     """
 
     vocabulary_size: int = 1000
     sequence_length: int = 40
     lowercase: bool = True
     extra_text_features: tuple[str, ...] = ("text_es",)
+    max_bytes: int = DEFAULT_MAX_TEXT_BYTES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +175,9 @@ class ImageConfig:
         random_translation: max shift as a fraction of the side (0 disables).
         random_contrast: contrast jitter factor (0 disables).
         random_flip: horizontal flips; off by default because scene captions name left/right.
+        max_pixels: an image with more pixels (width x height, read from its header) is
+            refused before it is decoded (`image_too_large`): in manifest ingestion, the
+            command line's image files and the exported SavedModel's `embed_image_bytes`.
     """
 
     image_size: int = 64
@@ -172,6 +185,7 @@ class ImageConfig:
     random_translation: float = 0.05
     random_contrast: float = 0.1
     random_flip: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,6 +199,9 @@ class AudioConfig:
         frame_length: window length [win_length].
         frame_step: hop between frames [hop_length].
         num_mel_bins: mel bands [n_mels].
+        max_seconds: an audio file longer than this (read from its header) is refused before
+            it is decoded (`audio_too_long`): in manifest ingestion, the command line's audio
+            files and the exported SavedModel's `embed_audio_wav`.
     """
 
     sample_rate: int = 16000
@@ -193,6 +210,7 @@ class AudioConfig:
     frame_length: int = 400
     frame_step: int = 160
     num_mel_bins: int = 80
+    max_seconds: float = DEFAULT_MAX_AUDIO_SECONDS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,7 @@ Configs stop here: sources and layers receive plain constructor arguments.
 import os
 
 from mmlm.config import ConfigError, DataSource, Modality
+from mmlm.data.media_checks import MediaLimits
 from mmlm.data.preprocessing import vocabulary as vocab_lib
 from mmlm.data.preprocessing.audio_preprocessor import AudioPreprocessor
 from mmlm.data.preprocessing.image_preprocessor import ImagePreprocessor
@@ -24,6 +25,15 @@ def layer_seed(config, stream):
     Keras and keras-cv treat `seed=0` as "unseeded", so `data.seed=0` must not reach a layer.
     """
     return config.seed * 1000 + stream
+
+
+def media_limits(config):
+    """The `MediaLimits` of a `DataConfig`: past them, user files are refused, not decoded."""
+    return MediaLimits(
+        max_pixels=config.image.max_pixels,
+        max_audio_seconds=config.audio.max_seconds,
+        max_text_bytes=config.text.max_bytes,
+    )
 
 
 def make_source(config):
@@ -55,6 +65,7 @@ def make_source(config):
             skip_invalid=config.skip_invalid,
             validation_fraction=config.manifest.validation_fraction,
             seed=config.seed,
+            limits=media_limits(config),
         )
     if config.source is DataSource.TFDS:
         from mmlm.data.sources.tfds_source import TFDSSource

@@ -4,6 +4,8 @@ import os
 
 from mmlm.data import factory
 from mmlm.data.preprocessing import vocabulary as vocab_lib
+from mmlm.data.text_truncation import count_truncated_texts
+from mmlm.data.validation_report import describe_truncation
 
 
 def prepare_data(config, log=print):
@@ -31,10 +33,29 @@ def prepare_data(config, log=print):
         log(f"trained a WordPiece vocabulary of {len(vocabulary)} tokens → {path}")
     else:
         vocabulary = []
+    _report_text_truncation(config, source, vocabulary, log)
     missing = [s for s in ("train", "validation", "test") if s not in source.available_splits()]
     if missing:
         log(f"warning: {source.name} has no {' or '.join(missing)} split: {_consequence(missing)}")
     return {"source": source, "vocabulary_path": path, "vocabulary_size": len(vocabulary)}
+
+
+def _report_text_truncation(config, source, vocabulary, log):
+    """Counts and logs the captions the model truncates, for a source with an ingestion report
+    (a manifest), which keeps the count: it is redone only for another vocabulary or length."""
+    if not vocabulary or not hasattr(source, "record_text_truncation"):
+        return
+    text_preprocessor = factory.text_preprocessor(config, vocabulary)
+    current = {
+        "sequence_length": text_preprocessor.sequence_length,
+        "vocabulary_size": text_preprocessor.vocabulary_size,
+        "lowercase": text_preprocessor.lowercase,
+    }
+    truncation = source.text_truncation()
+    if truncation is None or any(truncation.get(k) != v for k, v in current.items()):
+        truncation = count_truncated_texts(source, text_preprocessor)
+        source.record_text_truncation(truncation)
+    log(describe_truncation(truncation))
 
 
 def _consequence(missing):

@@ -46,7 +46,8 @@ class InvalidRecord(_RecordIssue):
 
 @dataclasses.dataclass(frozen=True)
 class RecordWarning(_RecordIssue):
-    """A manifest row that was kept but altered (e.g. clipped audio); fields as `_RecordIssue`."""
+    """A manifest row that was kept but altered or remarked on (clipped audio, a file whose
+    content is not what its extension says); fields as `_RecordIssue`."""
 
 
 @dataclasses.dataclass
@@ -134,11 +135,34 @@ class ValidationReport:
 
     def to_json(self, path):
         """Writes `to_dict()` as indented JSON to `path` (e.g. run_dir/invalid_records.json)."""
-        with open(os.fspath(path), "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2, ensure_ascii=False)
-            f.write("\n")
+        write_report_json(self.to_dict(), path)
 
     def raise_if_invalid(self):
         """Raises `DataValidationError` listing the invalid records, if there are any."""
         if self.invalid:
             raise DataValidationError(self.invalid)
+
+
+def write_report_json(report, path):
+    """Writes a report dict (`ValidationReport.to_dict()`) as indented UTF-8 JSON to `path`."""
+    with open(os.fspath(path), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+
+
+def describe_truncation(truncation):
+    """One line about the `text_truncation` entry that preparing the vocabulary adds to a
+    manifest's report (`mmlm.data.text_truncation.count_truncated_texts`)."""
+    t = truncation
+    line = (
+        f"Captions longer than {t['max_tokens']} tokens (sequence_length {t['sequence_length']} "
+        f"less the start and end tokens) are truncated: {t['rows']} rows"
+    )
+    if t["rows"]:
+        by_split = ", ".join(f"{split} {count}" for split, count in t["by_split"].items())
+        longest = t["longest"]
+        line += (
+            f" ({by_split}); the longest, id {longest['id']!r} ({longest['split']}), has "
+            f"{longest['tokens']} tokens"
+        )
+    return line + "."

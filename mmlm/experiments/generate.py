@@ -44,10 +44,11 @@ def conditioning_from_files(config, text_preprocessor, text=None, image=None, au
     if text is not None:
         inputs.update(text_preprocessor([text]))
     if image is not None:
-        pixels = read_image_file(image)[None]
+        pixels = read_image_file(image, config.data.image.max_pixels)[None]
         inputs["images"] = factory.image_preprocessor(config.data)(pixels, training=False)
     if audio is not None:
-        waveform = read_audio_file(audio, config.data.audio.sample_rate)[None]
+        rate, max_seconds = config.data.audio.sample_rate, config.data.audio.max_seconds
+        waveform = read_audio_file(audio, rate, max_seconds)[None]
         inputs.update(factory.audio_preprocessor(config.data)(waveform))
     if not inputs:
         raise ValueError("generation needs at least one of a text, an image or an audio file")

@@ -1,8 +1,8 @@
 """Reads a user's manifest (JSONL or CSV) of text / image / audio rows into NumPy examples.
 
 The format is described for users in docs/manifest.md. This module stays free of TensorFlow: it
-decodes and validates media with PIL, soundfile and librosa, and the TFDS builder turns what
-`read_manifest` yields into a dataset.
+decodes and validates media with PIL, soundfile and librosa (`manifest_media`, within the
+`MediaLimits`), and the TFDS builder turns what `read_manifest` yields into a dataset.
 
 Every row is validated in full (columns, values, and each media file decoded) before it is
 yielded, so a row is either kept whole or skipped whole: a bad modality is never dropped or
@@ -15,15 +15,11 @@ import difflib
 import json
 import logging
 import os
-import struct
-import zlib
 
-import librosa
-import numpy as np
-import soundfile
-from PIL import Image
-
+from mmlm.data import media_checks
 from mmlm.data.errors import DataValidationError
+from mmlm.data.media_checks import MediaError, MediaLimits
+from mmlm.data.sources.manifest_media import load_audio, load_image
 from mmlm.data.validation_report import InvalidRecord, RecordWarning, ValidationReport
 
 MANIFEST_COLUMNS = ("id", "text", "image", "audio", "label", "split")
@@ -32,15 +28,18 @@ FEATURE_COLUMNS = ("text", "image", "audio", "label")
 SPLITS = ("train", "validation", "test")
 JSONL_SUFFIXES = (".jsonl", ".json-lines")
 CSV_SUFFIXES = (".csv",)
-# One key per invalid row (its first problem) or per file-level error; "clipped_audio" is a warning.
+# One key per invalid row (its first problem) or per file-level error.
 REASONS = (
     "missing_file",
     "corrupt_image",
+    media_checks.IMAGE_TOO_LARGE,
     "unreadable_audio",
     "truncated_audio",
     "empty_audio",
     "nonfinite_audio",
+    media_checks.AUDIO_TOO_LONG,
     "empty_text",
+    media_checks.TEXT_TOO_LONG,
     "non_utf8",
     "invalid_json",
     "unknown_column",
@@ -52,23 +51,10 @@ REASONS = (
     "invalid_value",
     "duplicate_id",
 )
-WARNING_REASONS = ("clipped_audio",)
+# Rows that are kept, altered or with a remark.
+WARNING_REASONS = ("clipped_audio", media_checks.EXTENSION_MISMATCH)
 
 _BOM = b"\xef\xbb\xbf"
-# Tools that stream a WAV to a pipe cannot know its length and write a placeholder data size
-# (espeak-ng --stdout writes 0x7ffff000, others 0xffffffff); such a size is not a truncation.
-_STREAMED_WAV_SIZE = 0x7FFF0000
-# PIL reports undecodable or truncated files through all of these.
-_IMAGE_ERRORS = (
-    OSError,
-    SyntaxError,
-    ValueError,
-    EOFError,
-    struct.error,
-    zlib.error,
-    Image.DecompressionBombError,
-)
-
 logger = logging.getLogger(__name__)
 
 
@@ -85,7 +71,7 @@ class _RowError(Exception):
         return InvalidRecord(source, line, self.column, self.path, self.reason, self.detail)
 
 
-def read_manifest(path, *, image_size, sample_rate, skip_invalid=False, report=None):
+def read_manifest(path, *, image_size, sample_rate, skip_invalid=False, report=None, limits=None):
     """Yields `(key, example)` for each valid row of a JSONL or CSV manifest.
 
     Args:
@@ -97,7 +83,10 @@ def read_manifest(path, *, image_size, sample_rate, skip_invalid=False, report=N
             True skips invalid rows and records each in `report`. File-level errors (a bad CSV
             header, say) raise either way, since no row can be read.
         report: a `ValidationReport` that collects row counts, invalid records and warnings
-            (clipped audio). When None, a summary of what was skipped is logged at the end.
+            (clipped audio, a file whose content is not what its extension says). When None,
+            a summary of what was skipped is logged at the end.
+        limits: `MediaLimits` (None: the defaults): larger images, longer audio and captions
+            are invalid rows, refused before their media is decoded.
 
     Yields:
         key: the row's id, or f"line{n}" (n = the row's 1-based line) when it has none.
@@ -112,6 +101,7 @@ def read_manifest(path, *, image_size, sample_rate, skip_invalid=False, report=N
         ValueError: if the suffix is not a manifest suffix.
     """
     source = os.path.abspath(os.fspath(path))  # records name it unambiguously, as media files
+    limits = limits or MediaLimits()
     own_report = report is None
     report = ValidationReport() if own_report else report
     base_dir = os.path.dirname(source)
@@ -123,7 +113,7 @@ def read_manifest(path, *, image_size, sample_rate, skip_invalid=False, report=N
                 if isinstance(row, _RowError):
                     raise row
                 key, example, warnings = _build_example(
-                    row, line, base_dir, image_size, sample_rate, seen_keys
+                    row, line, base_dir, seen_keys, image_size, sample_rate, limits
                 )
             except _RowError as error:
                 report.add_invalid(error.to_record(source, line))
@@ -293,7 +283,7 @@ def _did_you_mean(name):
 # Validating one row and decoding its media.
 
 
-def _build_example(row, line, base_dir, image_size, sample_rate, seen_keys):
+def _build_example(row, line, base_dir, seen_keys, image_size, sample_rate, limits):
     """Validates a row of present columns; returns (key, example, warnings) or raises _RowError."""
     for name in row:
         if name not in MANIFEST_COLUMNS:
@@ -310,6 +300,11 @@ def _build_example(row, line, base_dir, image_size, sample_rate, seen_keys):
         raise _RowError("duplicate_id", f"id {key!r} was already used by an earlier row", "id")
     if "text" in values and not values["text"].strip():
         raise _RowError("empty_text", "the caption is empty or only whitespace", "text")
+    if "text" in values:
+        try:
+            media_checks.check_text_size(values["text"], limits.max_text_bytes)
+        except MediaError as error:
+            raise _RowError(error.reason, error.detail, "text") from None
     split = values.get("split", "train")
     if split not in SPLITS:
         raise _RowError(
@@ -324,16 +319,35 @@ def _build_example(row, line, base_dir, image_size, sample_rate, seen_keys):
         "split": split,
     }
     warnings = []
-    if "image" in values:
-        path = _existing_file(values["image"], base_dir, "image")
-        example["image"] = _load_image(path, image_size)
-    if "audio" in values:
-        path = _existing_file(values["audio"], base_dir, "audio")
-        example["audio"], num_clipped = _load_audio(path, sample_rate)
-        if num_clipped:
-            detail = f"{num_clipped} samples outside [-1, 1] were clipped"
-            warnings.append(("audio", path, "clipped_audio", detail))
+    for column in ("image", "audio"):
+        if column in values:
+            path = _existing_file(values[column], base_dir, column)
+            example[column], found = _decode_media(column, path, image_size, sample_rate, limits)
+            warnings += [(column, path, reason, detail) for reason, detail in found]
     return key, example, warnings
+
+
+def _decode_media(column, path, image_size, sample_rate, limits):
+    """Decodes a row's image or audio file; returns (value, [(warning reason, detail)])."""
+    found = []
+    try:
+        if column == "image":
+            value, media_format = load_image(path, image_size, limits.max_pixels)
+            mismatch = media_checks.image_extension_mismatch(path, media_format)
+        else:
+            value, num_clipped, media_format = load_audio(
+                path, sample_rate, limits.max_audio_seconds
+            )
+            mismatch = media_checks.audio_extension_mismatch(path, media_format)
+            if num_clipped:
+                found.append(
+                    ("clipped_audio", f"{num_clipped} samples outside [-1, 1] were clipped")
+                )
+    except MediaError as error:
+        raise _RowError(error.reason, error.detail, column, path) from None
+    if mismatch:
+        found.append((media_checks.EXTENSION_MISMATCH, mismatch))
+    return value, found
 
 
 def _string_value(name, value):
@@ -357,86 +371,3 @@ def _existing_file(value, base_dir, column):
     if not os.path.isfile(path):
         raise _RowError("missing_file", f"not a regular file (written as {value!r})", column, path)
     return path
-
-
-def _load_image(path, image_size):
-    """Decodes an image to RGB uint8 (image_size, image_size, 3), alpha composited over white."""
-    try:
-        with Image.open(path) as image:
-            image.verify()  # checks PNG chunk CRCs and a missing end, which load() tolerates
-        with Image.open(path) as image:
-            image.load()
-            rgb = _to_rgb(image)
-    except _IMAGE_ERRORS as error:
-        detail = f"cannot decode image: {type(error).__name__}: {error}"
-        raise _RowError("corrupt_image", detail, "image", path) from None
-    rgb = rgb.resize((image_size, image_size), Image.Resampling.BILINEAR)
-    return np.asarray(rgb, dtype=np.uint8)
-
-
-def _to_rgb(image):
-    if image.mode.startswith("I"):
-        # 16-bit grayscale: PIL's convert() clips at 255 instead of rescaling, so scale here.
-        values = np.asarray(image, dtype=np.float64) / 257.0
-        image = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
-def _load_audio(path, sample_rate):
-    """Decodes audio to mono int16 at `sample_rate`; returns (samples, number clipped)."""
-    try:
-        info = soundfile.info(path)
-        if info.format in ("WAV", "WAVEX"):
-            _check_wav_length(path)
-        data, file_rate = soundfile.read(path, dtype="float32", always_2d=True)  # (N, C)
-    except (soundfile.SoundFileError, RuntimeError) as error:
-        detail = f"soundfile cannot read it: {error} (corrupt, truncated or unsupported format)"
-        raise _RowError("unreadable_audio", detail, "audio", path) from None
-    except _RowError as error:
-        raise dataclasses.replace(error, column="audio", path=path) from None
-    if len(data) < info.frames:
-        detail = f"the header declares {info.frames} frames but only {len(data)} could be read"
-        raise _RowError("truncated_audio", detail, "audio", path)
-    if len(data) == 0 and "ended unexpectedly" in info.extra_info:  # libsndfile's Ogg log
-        raise _RowError("truncated_audio", "the Ogg stream ends unexpectedly", "audio", path)
-    if len(data) == 0:
-        raise _RowError("empty_audio", "the file holds no samples", "audio", path)
-    if not np.isfinite(data).all():
-        raise _RowError("nonfinite_audio", "the samples contain NaN or inf", "audio", path)
-    mono = data.mean(axis=1)  # (N,)
-    if file_rate != sample_rate:
-        mono = librosa.resample(mono, orig_sr=file_rate, target_sr=sample_rate, res_type="soxr_hq")
-    num_clipped = int(np.count_nonzero(np.abs(mono) > 1.0))
-    # x 32768 so that 16-bit files at the target rate come back bit-exact.
-    samples = np.clip(np.rint(mono * 32768.0), -32768, 32767).astype(np.int16)
-    return samples, num_clipped
-
-
-def _check_wav_length(path):
-    """Raises truncated_audio if the WAV's data chunk declares more bytes than the file holds.
-
-    libsndfile quietly shortens `info.frames` to the bytes present, so comparing frames read
-    with frames declared cannot see a WAV that lost its end.
-    """
-    file_size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        header = f.read(12)
-        if len(header) < 12 or header[:4] != b"RIFF" or header[8:] != b"WAVE":
-            return
-        offset = 12
-        while offset + 8 <= file_size:
-            f.seek(offset)
-            chunk_id, size = struct.unpack("<4sI", f.read(8))
-            if chunk_id == b"data":
-                available = file_size - offset - 8
-                if available < size < _STREAMED_WAV_SIZE:
-                    raise _RowError(
-                        "truncated_audio",
-                        f"the data chunk declares {size} bytes but the file holds {available}",
-                    )
-                return
-            offset += 8 + size + (size & 1)  # chunks are padded to even sizes

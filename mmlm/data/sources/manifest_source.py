@@ -6,6 +6,7 @@ any other source. Absent modalities are stored empty, so no placeholder pixels o
 """
 
 import collections
+import dataclasses
 import hashlib
 import json
 import os
@@ -14,9 +15,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from mmlm.data.media_checks import MediaLimits
 from mmlm.data.sources import manifest as manifest_lib
 from mmlm.data.sources.source import Source
-from mmlm.data.validation_report import ValidationReport
+from mmlm.data.validation_report import ValidationReport, write_report_json
 
 REPORT_FILENAME = "invalid_records.json"
 
@@ -33,6 +35,7 @@ class ManifestBuilderConfig(tfds.core.BuilderConfig):
         skip_invalid,
         validation_fraction=0.0,
         seed=0,
+        limits=None,
         **kwargs,
     ):
         self.manifest_path = os.path.abspath(manifest_path)
@@ -41,11 +44,14 @@ class ManifestBuilderConfig(tfds.core.BuilderConfig):
         self.skip_invalid = skip_invalid
         self.validation_fraction = validation_fraction
         self.seed = seed
+        self.limits = limits or MediaLimits()
         with open(self.manifest_path, "rb") as f:
             digest = hashlib.sha1(f.read())
         settings = [self.manifest_path, image_size, sample_rate, skip_invalid]
         if validation_fraction:  # (older ingestions keep their names)
             settings += [validation_fraction, seed]
+        if self.limits != MediaLimits():  # other limits keep other rows
+            settings += [list(dataclasses.astuple(self.limits))]
         digest.update(json.dumps(settings).encode())
         stem = os.path.splitext(os.path.basename(manifest_path))[0]
         safe_stem = "".join(c if c.isalnum() else "_" for c in stem)
@@ -93,6 +99,7 @@ class ManifestDataset(tfds.core.GeneratorBasedBuilder):
             sample_rate=c.sample_rate,
             skip_invalid=c.skip_invalid,
             report=self.validation_report,
+            limits=c.limits,
         ):
             by_split[example["split"]].append((key, example))
         if not by_split:
@@ -148,6 +155,7 @@ class ManifestSource(Source):
         validation_fraction: when the manifest has no validation rows, this share of the train
             rows (seeded) becomes the validation split (counted in the report); 0: none.
         seed: seed of that choice.
+        limits: `MediaLimits` past which a row is invalid (None: the defaults).
     """
 
     def __init__(
@@ -160,6 +168,7 @@ class ManifestSource(Source):
         skip_invalid,
         validation_fraction=0.0,
         seed=0,
+        limits=None,
     ):
         if not manifest_path:
             raise ValueError("data.source=manifest needs data.manifest.path")
@@ -172,6 +181,7 @@ class ManifestSource(Source):
             skip_invalid=skip_invalid,
             validation_fraction=validation_fraction,
             seed=seed,
+            limits=limits,
         )
         builder = ManifestDataset(config=config, data_dir=os.path.abspath(data_dir))
         super().__init__(f"manifest-{config.name}", builder)
@@ -191,6 +201,17 @@ class ManifestSource(Source):
         """The ingestion's report as a dict (counts per reason and every invalid record)."""
         with open(self._report_path(), encoding="utf-8") as f:
             return json.load(f)
+
+    def text_truncation(self):
+        """The report's count of truncated captions (`record_text_truncation`), or None."""
+        return self.validation_report().get("text_truncation")
+
+    def record_text_truncation(self, truncation):
+        """Adds `truncation` (`mmlm.data.text_truncation.count_truncated_texts`, counted once the
+        vocabulary exists) to the ingestion's report."""
+        report = self.validation_report()
+        report["text_truncation"] = truncation
+        write_report_json(report, self._report_path())
 
     def missing_split_hint(self, split):
         return (

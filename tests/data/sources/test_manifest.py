@@ -9,11 +9,13 @@ import pytest
 import soundfile
 from PIL import Image
 
-from mmlm.data import errors, validation_report
+from mmlm.data import errors, media_checks, validation_report
 from mmlm.data.errors import DataValidationError
-from mmlm.data.sources import manifest
+from mmlm.data.media_checks import MediaLimits
+from mmlm.data.sources import manifest, manifest_media
 from mmlm.data.sources.manifest import manifest_columns, read_manifest
 from mmlm.data.validation_report import ValidationReport
+from mmlm.testing.media import bomb_png, image_bytes
 
 IMAGE_SIZE = 16
 SAMPLE_RATE = 16000
@@ -85,6 +87,7 @@ def _write_bad_media(media):
     (media / "cut.png").write_bytes(data[: len(data) // 2])
     (media / "no_end.png").write_bytes(data[:-12])  # loads, but lacks its IEND chunk
     (media / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    (media / "bomb.png").write_bytes(bomb_png())  # 12000 x 12000 in 18 KB
 
 
 @pytest.fixture(scope="module")
@@ -274,6 +277,8 @@ BAD_JSONL_ROWS = {
     "invalid_split": ({"text": "x", "split": "dev"}, "split", None, "'dev' is not one of"),
     "invalid_value": ({"text": 5}, "text", None, "expected a string, got int 5"),
     "duplicate_id": ({"id": "good1", "text": "again"}, "id", None, "already used"),
+    "image_too_large": ({"image": "media/bomb.png"}, "image", "bomb.png", "12000 x 12000 ="),
+    "text_too_long": ({"text": "x" * 1_000_001}, "text", None, "1,000,001 bytes of UTF-8"),
 }
 REASON = {
     "cut_png": "corrupt_image",
@@ -332,8 +337,9 @@ def test_skip_mode_keeps_every_valid_row_and_counts_reasons(data_dir):
     for case in BAD_JSONL_ROWS:
         expected[REASON.get(case, case)] = expected.get(REASON.get(case, case), 0) + 1
     assert report.counts_by_reason() == expected
-    assert (report.num_rows, report.num_valid, report.num_invalid) == (20, 2, 18)
-    assert [r.line for r in report.invalid] == list(range(2, 20))
+    bad = len(BAD_JSONL_ROWS)
+    assert (report.num_rows, report.num_valid, report.num_invalid) == (bad + 2, 2, bad)
+    assert [r.line for r in report.invalid] == list(range(2, bad + 2))
 
 
 def test_report_summary_json_and_raise(data_dir, tmp_path):
@@ -400,8 +406,55 @@ def test_csv_row_with_extra_cells_is_malformed(data_dir):
     assert record.detail == "3 cells but the header has 2 columns"
 
 
+# ---------------------------------------------------------------------------------------------
+# Limits (checked from the header, before decoding) and extensions that lie.
+
+
+def test_limits_name_the_value_the_limit_and_its_config_field(data_dir):
+    bomb = _jsonl(data_dir, [{"image": "media/bomb.png"}])
+    with pytest.raises(DataValidationError) as raised:
+        _read(bomb)
+    assert (
+        "image_too_large: 12000 x 12000 = 144,000,000 pixels, over the limit of 40,000,000 "
+        "(data.image.max_pixels); refused before decoding" in str(raised.value)
+    )
+    # The 1 s tone is over a 0.5 s limit; a caption is refused one byte past 1 MB, not at 1 MB.
+    rows = [
+        {"id": "long", "audio": "media/tone44k.flac"},
+        {"id": "huge", "text": "x" * 1_000_001},
+        {"id": "big", "text": "x" * 1_000_000},
+    ]
+    report = ValidationReport()
+    limits = MediaLimits(max_audio_seconds=0.5)
+    kept = _read(_jsonl(data_dir, rows), skip_invalid=True, report=report, limits=limits)
+    assert list(kept) == ["big"]
+    assert report.counts_by_reason() == {"audio_too_long": 1, "text_too_long": 1}
+    audio = report.invalid[0]
+    assert (audio.column, audio.path) == ("audio", str(data_dir / "media" / "tone44k.flac"))
+    assert audio.detail.startswith("1.0 s (44,100 frames at 44100 Hz), over the limit of 0.5 s")
+
+
+def test_content_not_matching_its_extension_is_decoded_and_warned(data_dir):
+    (data_dir / "media" / "photo.png").write_bytes(image_bytes("JPEG", colour=(0, 0, 250)))
+    flac = (data_dir / "media" / "tone44k.flac").read_bytes()
+    (data_dir / "media" / "flac.wav").write_bytes(flac)
+    rows = [{"id": "p", "image": "media/photo.png", "audio": "media/flac.wav"}]
+    report = ValidationReport()
+    examples = _read(_jsonl(data_dir, rows), report=report)
+    assert examples["p"]["image"][..., 2].min() > 230  # decoded as the JPEG it is
+    assert abs(len(examples["p"]["audio"]) - SAMPLE_RATE) <= 2  # and the FLAC
+    assert report.num_valid == 1 and report.warning_counts_by_reason() == {"extension_mismatch": 2}
+    image, audio = report.warnings
+    assert image.detail == "the file is named .png but holds JPEG data; it was decoded as JPEG"
+    assert (audio.column, audio.detail) == (
+        "audio",
+        "the file is named .wav but holds FLAC data; it was decoded as FLAC",
+    )
+    assert "Warnings by reason:\n  extension_mismatch: 2" in report.summary()
+
+
 def test_library_modules_do_not_import_tensorflow():
-    for module in (manifest, errors, validation_report):
+    for module in (manifest, manifest_media, media_checks, errors, validation_report):
         tree = ast.parse(pathlib.Path(module.__file__).read_text())
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):

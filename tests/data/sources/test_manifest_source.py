@@ -9,6 +9,7 @@ import soundfile
 from PIL import Image
 
 from mmlm.config import DataSource, ManifestConfig
+from mmlm.data import factory
 from mmlm.data.errors import DataValidationError
 from mmlm.data.pipeline import build_dataset
 from mmlm.data.prepare import load_prepared, prepare_data
@@ -140,3 +141,54 @@ def test_a_missing_test_split_is_named_with_what_to_do(tmp_path):
     assert any("no validation or test split" in line for line in logged)
     with pytest.raises(FileNotFoundError, match=r"no 'test' split.*\"split\": \"test\""):
         source.load("test")
+
+
+def test_an_image_bomb_is_refused_at_ingest_and_counted_when_skipping(tmp_path):
+    from mmlm.testing.media import bomb_png
+
+    manifest = _manifest(tmp_path, [{"id": "bomb", "text": "boom", "image": "media/bomb.png"}])
+    (tmp_path / "media" / "bomb.png").write_bytes(bomb_png())  # 12000 x 12000
+    with pytest.raises(DataValidationError) as error:
+        prepare_data(_data_config(tmp_path / "strict", manifest), log=lambda *_: None)
+    message = str(error.value)
+    assert (
+        "line 5, column 'image'" in message
+        and "bomb.png: image_too_large: 12000 x 12000" in message
+    )
+    assert "(data.image.max_pixels)" in message and "--skip-invalid" in message
+    data = _data_config(tmp_path / "skipping", manifest, skip_invalid=True)
+    report = prepare_data(data, log=lambda *_: None)["source"].validation_report()
+    assert report["counts_by_reason"] == {"image_too_large": 1}
+    assert (report["num_rows"], report["num_valid"]) == (5, 4)
+    # Other limits ingest the manifest anew: the bomb is a row like any other below 200 Mpx
+    # (Pillow's own bomb limit still applies above its 89 Mpx, so it stays refused).
+    raised = dataclasses.replace(data, image=dataclasses.replace(data.image, max_pixels=2 * 10**8))
+    assert factory.make_source(raised).name != factory.make_source(data).name
+
+
+def test_truncated_captions_are_counted_in_the_ingestion_report(tmp_path):
+    long_rows = [
+        {"id": "long", "text": " ".join(["word"] * 100), "split": "test"},
+        {"id": "longer", "text": " ".join(["box"] * 300)},
+    ]
+    data = _data_config(tmp_path, _manifest(tmp_path, long_rows))
+    logged = []
+    source = prepare_data(data, log=logged.append)["source"]
+    truncation = source.validation_report()["text_truncation"]
+    max_tokens = data.text.sequence_length - 2
+    assert {k: truncation[k] for k in ("sequence_length", "max_tokens", "rows", "by_split")} == {
+        "sequence_length": data.text.sequence_length,
+        "max_tokens": max_tokens,
+        "rows": 2,
+        "by_split": {"train": 1, "test": 1},
+    }
+    assert truncation["longest"] == {"id": "longer", "split": "train", "tokens": 300}
+    line = f"Captions longer than {max_tokens} tokens (sequence_length {data.text.sequence_length}"
+    assert any(entry.startswith(line) and "2 rows" in entry for entry in logged), logged
+    # Counted once: a second preparation logs the stored count; another length counts again.
+    again = []
+    prepare_data(data, log=again.append)
+    assert any(entry.startswith(line) for entry in again)
+    longer = dataclasses.replace(data, text=dataclasses.replace(data.text, sequence_length=200))
+    prepare_data(longer, log=lambda *_: None)
+    assert source.text_truncation()["rows"] == 1  # only the 300 words
