@@ -62,6 +62,12 @@ def add_parser(subparsers):
         default=32 * 1024 * 1024,
         help="larger request bodies get 413 (default: 32 MiB)",
     )
+    parser.add_argument(
+        "--max-instances",
+        type=_positive_int,
+        default=1024,
+        help="requests with more rows (instances) get 413 (default: 1024)",
+    )
     parser.add_argument("--no-batching", action="store_true", help="run every request on its own")
     parser.add_argument(
         "--num-threads",
@@ -81,6 +87,7 @@ def run_serve(args):
         max_batch_size=args.max_batch_size,
         batch_timeout_ms=args.batch_timeout_ms,
         max_request_bytes=args.max_request_bytes,
+        max_instances=args.max_instances,
         batching=not args.no_batching,
         num_threads=args.num_threads,
     )

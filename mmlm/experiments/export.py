@@ -35,6 +35,8 @@ def serving_module(config, data, backbone):
         caption_max_length=caption_length(config),
         num_beams=config.generation.num_beams,
         length_penalty=config.generation.length_penalty,
+        max_image_pixels=config.data.image.max_pixels,
+        max_audio_seconds=config.data.audio.max_seconds,
     )
 
 
@@ -101,6 +103,8 @@ def preprocessing_metadata(config, data, module):
         "image_size": config.data.image.image_size,
         "sample_rate": config.data.audio.sample_rate,
         "num_samples": factory.audio_preprocessor(config.data).max_samples,
+        "max_pixels": config.data.image.max_pixels,
+        "max_audio_seconds": config.data.audio.max_seconds,
         **special_token_ids(text),
     }
 

@@ -6,14 +6,16 @@ for the WordPiece tokenizer) — neither mmlm nor Python per token.
 """
 
 from mmlm.backend import tf
+from mmlm.config.data import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_PIXELS
 from mmlm.generation import Generator
+from mmlm.serving.image_decoding import decode_image
 
 # Signature name → what it does; the README and `mmlm serve`'s metadata rely on these names.
 SIGNATURES = {
     "embed_text": "text string (B,) → embedding (B, D)",
     "embed_image": "images uint8 (B, H, W, 3), any H and W → embedding",
     "embed_image_float": "images float32 (B, H, W, 3) in [0, 1] → embedding",
-    "embed_image_bytes": "image_bytes string (B,) PNG/JPEG/GIF/BMP files → embedding",
+    "embed_image_bytes": "image_bytes string (B,) PNG/JPEG/BMP files → embedding",
     "embed_audio": "audio float32 (B, N) waveform at the model's sample rate → embedding",
     "embed_audio_wav": "audio_wav string (B,) WAV files at the model's sample rate → embedding",
     "caption": "images, audio, image_present, audio_present → text (B,), token_ids (B, L)",
@@ -46,6 +48,9 @@ class ServingModule(tf.Module):
         caption_max_length: decoder buffer length, start token included (≤ the decoder's
             sequence length).
         num_beams, length_penalty: of the `caption_beam` signature (see `beam_search`).
+        max_image_pixels: `embed_image_bytes` refuses images with more pixels (read from the
+            file header, before decoding) with an `InvalidArgumentError` (`image_too_large`).
+        max_audio_seconds: `embed_audio_wav` refuses longer WAV files (`audio_too_long`).
     """
 
     def __init__(
@@ -57,9 +62,13 @@ class ServingModule(tf.Module):
         caption_max_length,
         num_beams=4,
         length_penalty=0.6,
+        max_image_pixels=DEFAULT_MAX_PIXELS,
+        max_audio_seconds=DEFAULT_MAX_AUDIO_SECONDS,
         name="serving",
     ):
         super().__init__(name=name)
+        self.max_image_pixels = max_image_pixels
+        self.max_audio_seconds = max_audio_seconds
         self.backbone = backbone
         self.text_preprocessor = text_preprocessor
         self.image_preprocessor = image_preprocessor
@@ -94,7 +103,7 @@ class ServingModule(tf.Module):
         size = self.image_preprocessor.image_size
 
         def decode(data):
-            image = tf.io.decode_image(data, channels=3, expand_animations=False)
+            image = decode_image(data, self.max_image_pixels)  # (H, W, 3), size checked first
             image = self.image_preprocessor(image[None], training=False)[0]
             return tf.ensure_shape(image, [size, size, 3])
 
@@ -106,13 +115,21 @@ class ServingModule(tf.Module):
 
     def decode_wavs(self, wav_bytes):
         expected_rate = self.audio_preprocessor.sample_rate
+        max_samples = int(self.max_audio_seconds * expected_rate)
 
         def decode(data):
+            # A WAV holds its samples uncompressed: decoding costs no more than its bytes.
             waveform, sample_rate = tf.audio.decode_wav(data)  # (N, C), ()
             tf.debugging.assert_equal(
                 sample_rate,
                 expected_rate,
                 message=f"WAV sample rate is not the {expected_rate} Hz the model expects",
+            )
+            tf.debugging.assert_less_equal(
+                tf.shape(waveform)[0],
+                max_samples,
+                message=f"audio_too_long: the WAV is longer than the limit of "
+                f"{self.max_audio_seconds:g} s (data.audio.max_seconds of the export)",
             )
             return tf.RaggedTensor.from_tensor(tf.reduce_mean(waveform, axis=-1)[None])[0]
 

@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from mmlm.compression.tflite import TFLiteRunner
+from mmlm.config.data import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_PIXELS
 from mmlm.data.example_files import read_audio_file, read_image_file
 
 
@@ -19,7 +20,8 @@ class OnDeviceRunner:
 
     Args:
         path: the `.tflite` file; `path + ".json"` must sit next to it (`mmlm export` writes
-            both).
+            both). Its `max_pixels` and `max_audio_seconds` (the config's limits; the defaults
+            when absent) bound the files read.
         num_threads: interpreter threads.
     """
 
@@ -57,14 +59,15 @@ class OnDeviceRunner:
         """(1, S, S, 3) float32 in [0, 1] from an image file (resized as in training)."""
         from mmlm.data.preprocessing.image_preprocessor import ImagePreprocessor
 
-        pixels = read_image_file(path)
+        pixels = read_image_file(path, self.metadata.get("max_pixels", DEFAULT_MAX_PIXELS))
         if self._resize is None:
             self._resize = ImagePreprocessor(image_size=self.metadata["image_size"])
         return self._resize(pixels[None]).numpy()
 
     def audio(self, path):
         """((1, N) float32 zero-padded waveform, (1,) int32 length) at the model's rate."""
-        waveform = read_audio_file(path, self.metadata["sample_rate"])  # resampled if needed
+        max_seconds = self.metadata.get("max_audio_seconds", DEFAULT_MAX_AUDIO_SECONDS)
+        waveform = read_audio_file(path, self.metadata["sample_rate"], max_seconds)  # resampled
         num_samples = self.metadata["num_samples"]
         waveform = waveform[:num_samples]
         padded = np.zeros((1, num_samples), np.float32)

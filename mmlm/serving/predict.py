@@ -65,25 +65,27 @@ class PredictRequest:
         return self.signature.name, shapes
 
 
-def parse_predict_request(body, signatures):
+def parse_predict_request(body, signatures, max_instances=None):
     """Parses and validates the body of a `:predict` request.
 
     Args:
         body: the request body (bytes).
         signatures: signature name -> `Signature` of the served model.
+        max_instances: rows (instances, or the leading dimension of columnar inputs) one
+            request may hold at most; None: no limit.
     Returns:
         A `PredictRequest`.
     Raises:
-        RequestError: on malformed JSON, an unknown signature, wrong or missing input names, or
-            values of the wrong type or shape.
+        RequestError: on malformed JSON, an unknown signature, wrong or missing input names,
+            values of the wrong type or shape, or more rows than `max_instances` (413).
     """
     try:
-        return _parse(body, signatures)
+        return _parse(body, signatures, max_instances)
     except RecursionError:
         raise RequestError("the JSON is nested too deeply") from None
 
 
-def _parse(body, signatures):
+def _parse(body, signatures, max_instances):
     request = _parse_json(body)
     signature = _find_signature(request, signatures)
     if ("instances" in request) == ("inputs" in request):
@@ -93,9 +95,12 @@ def _parse(body, signatures):
         )
     row_format = "instances" in request
     if row_format:
+        _check_rows(request["instances"], max_instances, "'instances' holds")
         values = _columns_of_instances(request["instances"], signature)
     else:
         values = _named_inputs(request["inputs"], signature)
+        for name, value in values.items():
+            _check_rows(value, max_instances, f"input '{name}' holds")
     arrays = {
         name: to_array(value, signature.inputs[name], name, row_format)
         for name, value in values.items()
@@ -103,6 +108,16 @@ def _parse(body, signatures):
     if signature.batchable:
         _check_batch_sizes(arrays)
     return PredictRequest(signature=signature, inputs=arrays, row_format=row_format)
+
+
+def _check_rows(value, max_instances, what):
+    """`RequestError` 413 if `value` is a list of more than `max_instances` rows."""
+    if max_instances is not None and isinstance(value, list) and len(value) > max_instances:
+        raise RequestError(
+            f"{what} {len(value)} rows, over this server's limit of {max_instances} per request "
+            "(max_instances): split them over several requests",
+            413,
+        )
 
 
 def _parse_json(body):

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 MODEL = web.AppKey("model", ServedModel)
 BATCHER = web.AppKey("batcher", Batcher)
 MAX_REQUEST_BYTES = web.AppKey("max_request_bytes", int)
+MAX_INSTANCES = web.AppKey("max_instances", int)
 _NAME = "{name:[^/:]+}"
 _VERSION = "{version:[0-9]+}"
 _USAGE = (
@@ -47,6 +48,8 @@ class ServerConfig:
         max_batch_size: rows of one batched model call at most.
         batch_timeout_ms: how long a request waits for others to join its batch.
         max_request_bytes: larger request bodies are refused with 413.
+        max_instances: requests with more rows (instances, or the leading dimension of
+            columnar inputs) are refused with 413.
         batching: False runs every request on its own (same as `max_batch_size=1`).
         num_threads: worker threads running the model (0: one per CPU core).
     """
@@ -56,11 +59,18 @@ class ServerConfig:
     max_batch_size: int = 16
     batch_timeout_ms: float = 5.0
     max_request_bytes: int = 32 * 1024 * 1024
+    max_instances: int = 1024
     batching: bool = True
     num_threads: int = 0
 
     def __post_init__(self):
-        for field, low in (("max_batch_size", 1), ("max_request_bytes", 1), ("num_threads", 0)):
+        minimums = (
+            ("max_batch_size", 1),
+            ("max_request_bytes", 1),
+            ("max_instances", 1),
+            ("num_threads", 0),
+        )
+        for field, low in minimums:
             if getattr(self, field) < low:
                 raise ValueError(f"{field} must be at least {low}, got {getattr(self, field)}")
         if self.batch_timeout_ms < 0:
@@ -80,6 +90,7 @@ def create_app(model, config=ServerConfig()):
     )
     app[MODEL] = model
     app[MAX_REQUEST_BYTES] = config.max_request_bytes
+    app[MAX_INSTANCES] = config.max_instances
     app[BATCHER] = Batcher(executor, config.effective_max_batch_size, config.batch_timeout_ms)
     for prefix in (f"/v1/models/{_NAME}", f"/v1/models/{_NAME}/versions/{_VERSION}"):
         app.router.add_get(prefix, model_status)
@@ -125,7 +136,7 @@ async def predict(request):
     if verb != "predict":
         raise RequestError(f"':{verb}' is not supported: this server implements ':predict' only")
     body = await _read_body(request)
-    parsed = parse_predict_request(body, model.signatures)
+    parsed = parse_predict_request(body, model.signatures, request.app[MAX_INSTANCES])
     try:
         outputs = await request.app[BATCHER].predict(parsed)
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
@@ -237,7 +248,8 @@ def serve(model_path, name=None, config=ServerConfig()):
         if config.effective_max_batch_size > 1
         else "no batching"
     )
-    print(f"{batching}; requests up to {config.max_request_bytes} bytes; Ctrl-C stops", flush=True)
+    limits = f"requests up to {config.max_request_bytes} bytes and {config.max_instances} rows"
+    print(f"{batching}; {limits}; Ctrl-C stops", flush=True)
     web.run_app(
         create_app(model, config), host=config.host, port=config.port, print=None, access_log=None
     )

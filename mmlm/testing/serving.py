@@ -11,6 +11,8 @@ import contextlib
 import numpy as np
 
 from mmlm.backend import tf
+from mmlm.config.data import DEFAULT_MAX_PIXELS
+from mmlm.serving.image_decoding import decode_image
 from mmlm.serving.model import load_model
 from mmlm.serving.server import ServerConfig
 from mmlm.serving.server_thread import ServerThread
@@ -54,7 +56,7 @@ class ToyModel(tf.Module):
     @tf.function(input_signature=[_spec([None], tf.string, "image_bytes")])
     def embed_image_bytes(self, image_bytes):
         def decode(data):
-            image = tf.io.decode_image(data, channels=3, expand_animations=False)
+            image = decode_image(data, DEFAULT_MAX_PIXELS)  # as the exporter's, size checked
             return tf.image.resize(tf.cast(image, tf.float32) / 255.0, [8, 8])
 
         images = tf.map_fn(decode, image_bytes, fn_output_signature=tf.float32)

@@ -12,6 +12,7 @@ from mmlm.backend import tf
 from mmlm.generation import Generator
 from mmlm.serving.export import ServingModule, export_saved_model, special_token_ids
 from mmlm.testing import TestCase
+from mmlm.testing.media import bomb_png
 from mmlm.testing.models import SEQUENCE_LENGTH, tiny_backbone, tiny_preprocessors
 from mmlm.testing.processes import environment
 
@@ -51,6 +52,11 @@ _LOAD_AND_CALL = textwrap.dedent(
             results[f"{name}/{key}"] = (
                 [v.decode() for v in value] if value.dtype == object else value.tolist()
             )
+    try:  # a decompression bomb: refused from its header, before decoding
+        model.signatures["embed_image_bytes"](image_bytes=tf.constant(inputs["bomb"]))
+        results["bomb"] = "decoded"
+    except tf.errors.InvalidArgumentError as error:
+        results["bomb"] = error.message
     with open(outputs_path, "w") as f:
         json.dump(results, f)
     """
@@ -125,7 +131,8 @@ class SavedModelExportTest(TestCase):
         path = os.path.join(directory, "model")
         names = export_saved_model(self.module, path)
         inputs = self._inputs()
-        np.savez(os.path.join(directory, "inputs.npz"), **inputs)
+        bomb = np.array([bomb_png()], object)
+        np.savez(os.path.join(directory, "inputs.npz"), bomb=bomb, **inputs)
         outputs_path = os.path.join(directory, "outputs.json")
         subprocess.run(
             [sys.executable, "-c", _LOAD_AND_CALL, path, f"{directory}/inputs.npz", outputs_path],
@@ -136,6 +143,8 @@ class SavedModelExportTest(TestCase):
         with open(outputs_path) as f:
             actual = json.load(f)
         self.assertFalse(actual["mmlm_imported"])
+        self.assertIn("image_too_large: 12000 x 12000 = 144000000 pixels", actual["bomb"])
+        self.assertIn("over the limit of 40000000 (data.image.max_pixels", actual["bomb"])
         self.assertEqual(actual["signatures"], names)
         for key, expected in self._expected(inputs).items():
             self.assertAllClose(np.array(actual[key]), expected, atol=1e-5, msg=key)
@@ -150,3 +159,22 @@ class SavedModelExportTest(TestCase):
         wav = _wav_bytes(np.zeros(100, "float32"), 22050)
         with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "sample rate"):
             self.module.decode_wavs(tf.constant([wav]))
+
+    def test_image_and_wav_limits(self):
+        with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "image_too_large: 12000 x"):
+            self.module.decode_images(tf.constant([bomb_png()]))
+        limited = ServingModule(
+            self.backbone,
+            **self.preprocessors,
+            caption_max_length=SEQUENCE_LENGTH,
+            max_image_pixels=100,
+            max_audio_seconds=0.01,
+        )
+        rate = self.preprocessors["audio_preprocessor"].sample_rate
+        limited.decode_wavs(tf.constant([_wav_bytes(np.zeros(int(rate * 0.01), "float32"), rate)]))
+        long_wav = _wav_bytes(np.zeros(int(rate * 0.01) + 1, "float32"), rate)
+        with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "audio_too_long: .* 0.01 s"):
+            limited.decode_wavs(tf.constant([long_wav]))
+        png = tf.io.encode_png(tf.zeros([10, 11, 3], tf.uint8))
+        with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "11 x 10 = 110 pixels"):
+            limited.decode_images(tf.stack([png]))

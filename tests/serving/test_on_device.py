@@ -6,9 +6,11 @@ import os
 import numpy as np
 
 from mmlm.compression.tflite import TFLiteRunner, convert_signatures
+from mmlm.data.errors import MediaFileError
 from mmlm.serving.on_device import OnDeviceModule
 from mmlm.serving.on_device_runner import OnDeviceRunner
 from mmlm.testing import TestCase
+from mmlm.testing.media import bomb_png
 from mmlm.testing.models import (
     IMAGE_SIZE,
     SAMPLE_RATE,
@@ -119,5 +121,10 @@ class OnDeviceTest(TestCase):
         self.assertAllClose(embedding, expected[0], atol=1e-4)
         self.assertAllClose(np.linalg.norm(runner.embed_text("w1 w2")), 1.0, atol=1e-4)
         self.assertIsInstance(runner.caption(image_path=image_path), str)
+        bomb_path = os.path.join(directory, "bomb.png")
+        with open(bomb_path, "wb") as f:
+            f.write(bomb_png())  # 12000 x 12000: refused from its header (default limit)
+        with self.assertRaisesRegex(MediaFileError, "bomb.png: image_too_large: 12000 x 12000"):
+            runner.embed_image(bomb_path)
         with self.assertRaisesRegex(FileNotFoundError, "mmlm export"):
             OnDeviceRunner(os.path.join(directory, "missing.tflite"))

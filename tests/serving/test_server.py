@@ -17,9 +17,11 @@ import requests
 
 from mmlm.serving.model import load_model
 from mmlm.testing import TestCase, processes
+from mmlm.testing.media import bomb_png, image_bytes
 from mmlm.testing.serving import EMBEDDING_DIM, build_toy_saved_model, png_bytes, running_server
 
 MAX_REQUEST_BYTES = 100_000
+MAX_INSTANCES = 8
 TEXTS = ["a red circle", "two blue squares", "a green digit seven", "nothing"]
 
 
@@ -112,6 +114,22 @@ BAD_REQUESTS = [
         400,
         "signature 'embed_image_bytes' failed on its input 'image_bytes'",
     ),
+    # A decompression bomb: 18 KB of PNG declaring 12000 x 12000 pixels (430 MB decoded).
+    (
+        {"signature_name": "embed_image_bytes", "instances": [_b64(bomb_png())]},
+        400,
+        "image_too_large: 12000 x 12000 = 144000000 pixels, over the limit of 40000000",
+    ),
+    (
+        {"signature_name": "embed_image_bytes", "inputs": {"image_bytes": [_b64(bomb_png())]}},
+        400,
+        "refused before decoding",
+    ),
+    (
+        {"signature_name": "embed_image_bytes", "instances": [_b64(image_bytes("GIF"))]},
+        400,
+        "image_bytes: not a PNG, JPEG or BMP file",
+    ),
     (
         {"signature_name": "caption", "instances": [dict(CAPTION_ROW, audio_present=1)]},
         400,
@@ -141,7 +159,9 @@ class ServerTest(TestCase):
         cls.model_path = build_toy_saved_model(os.path.join(cls.directory, "toy"))
         cls.servers = contextlib.ExitStack()
         cls.server = cls.servers.enter_context(
-            running_server(cls.model_path, max_request_bytes=MAX_REQUEST_BYTES)
+            running_server(
+                cls.model_path, max_request_bytes=MAX_REQUEST_BYTES, max_instances=MAX_INSTANCES
+            )
         )
         # Full batches of 4 close at once; the long timeout makes the merge certain.
         cls.batching_server = cls.servers.enter_context(
@@ -291,7 +311,7 @@ class ServerTest(TestCase):
         responses = self._concurrently(bodies, self.batching_server)
         self.assertEqual(retried + 1, self.batching_server.batcher.stats.retried_batches)
         self.assertEqual([200, 400, 200, 200], [r.status_code for r in responses])
-        self.assertIn("Unknown image file format", responses[1].json()["error"])
+        self.assertIn("not a PNG, JPEG or BMP file", responses[1].json()["error"])
         self.assertIn("input 'image_bytes'", responses[1].json()["error"])
         self.assertAllClose([0, 0, 1], responses[2].json()["predictions"][0][:3])
 
@@ -315,6 +335,20 @@ class ServerTest(TestCase):
             self.assertEqual(413, response.status_code, response.text)
             self.assertIn(f"limit of {MAX_REQUEST_BYTES} bytes", response.json()["error"])
             self.assertServerStillServes()
+
+    def test_too_many_instances_get_413(self):
+        texts = [f"text {i}" for i in range(MAX_INSTANCES + 1)]
+        for body in ({"instances": texts}, {"inputs": {"text": texts}}, {"inputs": texts}):
+            with self.subTest(body=list(body)):
+                response = self.predict(body)
+                self.assertEqual(413, response.status_code, response.text)
+                self.assertIn(
+                    f"{MAX_INSTANCES + 1} rows, over this server's limit of {MAX_INSTANCES} per "
+                    "request (max_instances)",
+                    response.json()["error"],
+                )
+                self.assertServerStillServes()
+        self.assertEqual(200, self.predict({"instances": texts[:MAX_INSTANCES]}).status_code)
 
     def test_wrong_paths_and_methods(self):
         base = self.server.url
@@ -383,18 +417,21 @@ class ServeCommandTest(TestCase):
             (port,) = processes.free_ports(1)
             process = processes.start(
                 [sys.executable, "-c", SERVE_COMMAND, "serve", "--model", model, "--name", "m"]
-                + ["--port", str(port), "--no-batching"]
+                + ["--port", str(port), "--no-batching", "--max-instances", "2"]
             )
             try:
                 url = f"http://127.0.0.1:{port}/v1/models/m"
                 self.assertEqual("AVAILABLE", _wait_for(url, process)["state"])
                 response = requests.post(f"{url}:predict", json={"inputs": ["a"]}, timeout=30)
                 self.assertEqual(200, response.status_code, response.text)
+                response = requests.post(f"{url}:predict", json={"inputs": ["a"] * 3}, timeout=30)
+                self.assertEqual(413, response.status_code, response.text)
             finally:
                 process.send_signal(signal.SIGINT)
             stdout = processes.finish(process, timeout=60, what="mmlm serve")
             self.assertIn("serving model 'm' version 1", stdout)
             self.assertIn("no batching", stdout)
+            self.assertIn("and 2 rows", stdout)
 
 
 def _wait_for(url, process, timeout=120):
