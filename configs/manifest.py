@@ -5,8 +5,7 @@ Change only the manifest path, here or on the command line:
     mmlm data generate --config configs/manifest.py --set data.manifest.path=my/manifest.jsonl
     mmlm pretrain --config configs/manifest.py --set data.manifest.path=my/manifest.jsonl \
         --workdir runs/my_data
-    mmlm evaluate --workdir runs/my_data --config runs/my_data/config.yaml \
-        --json runs/my_data/metrics.json
+    mmlm evaluate --workdir runs/my_data --json runs/my_data/metrics.json
     ... --config configs/manifest.py:smoke    # a few steps, for tests and a first try
 
 What adapts to the data, so nothing here names a data set:

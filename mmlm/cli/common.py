@@ -3,12 +3,16 @@
 import os
 
 
-def add_config_arguments(parser, workdir=True):
+def add_config_arguments(parser, workdir=True, run_config_default=False):
+    """--config, --set and (with `workdir`) --workdir. With `run_config_default`, --config may
+    be left out: the trained run's WORKDIR/config.yaml is used."""
     parser.add_argument(
         "--config",
-        required=True,
+        required=not run_config_default,
+        default=None,
         metavar="FILE[:smoke]",
-        help="experiment file (configs/*.py, optionally ':smoke') or a config.yaml of a run",
+        help="experiment file (configs/*.py, optionally ':smoke') or a config.yaml of a run"
+        + (" (default: WORKDIR/config.yaml)" if run_config_default else ""),
     )
     parser.add_argument(
         "--set",
@@ -28,8 +32,12 @@ def add_config_arguments(parser, workdir=True):
 
 def resolve(args, extra_overrides=()):
     """Loads the config of `args` and returns (config, workdir)."""
-    from mmlm.config import load_config
+    from mmlm.config import ConfigError, load_config
 
+    if args.config is None:
+        if not getattr(args, "workdir", None):
+            raise ConfigError("give --config, or --workdir of a trained run (its config.yaml)")
+        args.config = os.path.join(args.workdir, "config.yaml")
     config = load_config(args.config, list(args.overrides) + list(extra_overrides))
     workdir = getattr(args, "workdir", None) or os.path.join("runs", config.name)
     return config, workdir

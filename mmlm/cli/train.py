@@ -71,7 +71,7 @@ def _add_evaluate_parser(subparsers):
             "docs/evaluation.md."
         ),
     )
-    common.add_config_arguments(evaluate)
+    common.add_config_arguments(evaluate, run_config_default=True)
     evaluate.add_argument("--split", default="test", help="split to evaluate (default: test)")
     evaluate.add_argument("--json", default=None, help="also write the metrics as JSON here")
     evaluate.add_argument(

@@ -63,8 +63,9 @@ def test_readme_quickstart_and_a_portable_run(tmp_path, monkeypatch):
     )  # fmt: skip
     # Exporting into a non-empty folder is refused, naming it.
     assert main(["export", "--workdir", run, "--format", "preset", "--out", "preset"]) == 2
-    # The run's config.yaml holds absolute data paths: evaluate works from here too.
-    assert main(["evaluate", "--config", f"{run}/config.yaml", "--workdir", run]) == 0
+    # The run's config.yaml (the default --config) holds absolute data paths: evaluate works
+    # from here too.
+    assert main(["evaluate", "--workdir", run]) == 0
 
 
 def test_epochs_set_the_steps(tmp_path, monkeypatch):
