@@ -37,7 +37,7 @@ import mmlm  # noqa: F401  (selects tf_keras)
 from mmlm.backend import keras, tf
 from mmlm.config import load_config
 from mmlm.generation import Generator, conditioning_inputs
-from mmlm.models.builder import build_backbone
+from mmlm.tasks.builders import build_backbone
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "scenes.py")
 VOCABULARY_SIZE = 125  # the scenes WordPiece vocabulary

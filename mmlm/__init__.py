@@ -45,7 +45,7 @@ _PUBLIC = {
     "AudioSpectrogramEncoder": "mmlm.models",
     "CrossModalFusionEncoder": "mmlm.models",
     "TextDecoder": "mmlm.models",
-    "build_backbone": "mmlm.models.builder",
+    "build_backbone": "mmlm.tasks.builders",
     "PretrainingTask": "mmlm.tasks.pretraining_task",
     "ClassificationTask": "mmlm.tasks.classification_task",
     "GenerationTask": "mmlm.tasks.generation_task",

@@ -212,6 +212,16 @@ class AudioConfig:
     num_mel_bins: int = 80
     max_seconds: float = DEFAULT_MAX_AUDIO_SECONDS
 
+    def log_mel_arguments(self):
+        """`LogMelSpectrogram` arguments (shared by the data pipeline and the models)."""
+        return {
+            "sample_rate": self.sample_rate,
+            "fft_length": self.fft_length,
+            "frame_length": self.frame_length,
+            "frame_step": self.frame_step,
+            "num_mel_bins": self.num_mel_bins,
+        }
+
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:

@@ -3,10 +3,10 @@
 Configs stop here: sources and layers receive plain constructor arguments.
 """
 
+import importlib
 import os
 
 from mmlm.config import ConfigError, DataSource, Modality
-from mmlm.data.media_checks import MediaLimits
 from mmlm.data.preprocessing import vocabulary as vocab_lib
 from mmlm.data.preprocessing.audio_preprocessor import AudioPreprocessor
 from mmlm.data.preprocessing.image_preprocessor import ImagePreprocessor
@@ -27,84 +27,24 @@ def layer_seed(config, stream):
     return config.seed * 1000 + stream
 
 
-def media_limits(config):
-    """The `MediaLimits` of a `DataConfig`: past them, user files are refused, not decoded."""
-    return MediaLimits(
-        max_pixels=config.image.max_pixels,
-        max_audio_seconds=config.audio.max_seconds,
-        max_text_bytes=config.text.max_bytes,
-    )
+# `DataSource` → the module and class of its `Source`. Each source builds itself from the data
+# config (`Source.from_config`) and is imported only when used. A new source: an enum member in
+# mmlm/config/data.py, a `Source` subclass, and a line here.
+SOURCES = {
+    DataSource.SCENES: ("mmlm.data.sources.scenes_source", "ScenesSource"),
+    DataSource.MANIFEST: ("mmlm.data.sources.manifest_source", "ManifestSource"),
+    DataSource.TFDS: ("mmlm.data.sources.tfds_source", "TFDSSource"),
+    DataSource.IDX: ("mmlm.data.sources.idx_source", "IdxSource"),
+    DataSource.CATALOGS: ("mmlm.data.sources.catalog_source", "CatalogSource"),
+}
 
 
 def make_source(config):
     """The `Source` that `config.source` names (a `DataConfig`)."""
-    if config.source is DataSource.SCENES:
-        from mmlm.data.sources.scenes_source import ScenesSource
-
-        s = config.scenes
-        return ScenesSource(
-            config.data_dir,
-            image_size=config.image.image_size,
-            sample_rate=config.audio.sample_rate,
-            speech_languages=s.speech_languages,
-            num_train=s.num_train,
-            num_validation=s.num_validation,
-            num_test=s.num_test,
-            seed=s.seed,
-            heldout_combos=s.heldout_combos,
-            heldout_fraction=s.heldout_fraction,
-        )
-    if config.source is DataSource.MANIFEST:
-        from mmlm.data.sources.manifest_source import ManifestSource
-
-        return ManifestSource(
-            config.manifest.path,
-            config.data_dir,
-            image_size=config.image.image_size,
-            sample_rate=config.audio.sample_rate,
-            skip_invalid=config.skip_invalid,
-            validation_fraction=config.manifest.validation_fraction,
-            seed=config.seed,
-            limits=media_limits(config),
-        )
-    if config.source is DataSource.TFDS:
-        from mmlm.data.sources.tfds_source import TFDSSource
-
-        t = config.tfds
-        return TFDSSource(
-            t.name,
-            config.data_dir,
-            text_feature=t.text_feature,
-            image_feature=t.image_feature,
-            audio_feature=t.audio_feature,
-            label_feature=t.label_feature,
-            splits={"train": t.train_split, "validation": t.validation_split, "test": t.test_split},
-        )
-    if config.source is DataSource.IDX:
-        from mmlm.data.sources.idx_source import IdxSource
-
-        return IdxSource(
-            config.data_dir,
-            directory=config.idx.directory,
-            class_names=config.idx.class_names,
-            validation_size=config.idx.validation_size,
-        )
-    if config.source is DataSource.CATALOGS:
-        from mmlm.data.sources.catalog_source import CatalogSource
-
-        c = config.catalogs
-        if not c.train_catalogs:
-            raise ConfigError("data.source=catalogs needs data.catalogs.train_catalogs")
-        return CatalogSource(
-            config.data_dir,
-            locale_dir=c.locale_dir,
-            language=c.language,
-            train_catalogs=c.train_catalogs,
-            validation_catalogs=c.validation_catalogs,
-            test_catalogs=c.test_catalogs,
-            max_words=c.max_words,
-        )
-    raise ValueError(f"unknown data source {config.source}")
+    if config.source not in SOURCES:
+        raise ValueError(f"unknown data source {config.source}")
+    module, name = SOURCES[config.source]
+    return getattr(importlib.import_module(module), name).from_config(config)
 
 
 def vocabulary_path(config, source):
@@ -148,23 +88,11 @@ def multimodal_preprocessor(config, vocabulary):
     )
 
 
-def log_mel_arguments(config):
-    """`LogMelSpectrogram` arguments of the audio config (shared by data and models)."""
-    a = config.audio
-    return {
-        "sample_rate": a.sample_rate,
-        "fft_length": a.fft_length,
-        "frame_length": a.frame_length,
-        "frame_step": a.frame_step,
-        "num_mel_bins": a.num_mel_bins,
-    }
-
-
 def audio_preprocessor(config, spectrogram=False):
     return AudioPreprocessor(
         sample_rate=config.audio.sample_rate,
         duration_seconds=config.audio.duration_seconds,
-        log_mel=log_mel_arguments(config) if spectrogram else None,
+        log_mel=config.audio.log_mel_arguments() if spectrogram else None,
         name="audio_preprocessor",
     )
 
@@ -222,7 +150,7 @@ def mask_generators(config, objective, text_pre, image_patch_size, spectrogram_p
             name="image_mask_generator",
         )
     if Modality.AUDIO in modalities:
-        frontend = LogMelSpectrogram(**log_mel_arguments(config))
+        frontend = LogMelSpectrogram(**config.audio.log_mel_arguments())
         max_samples = int(round(config.audio.sample_rate * config.audio.duration_seconds))
         frames = frontend.num_frames(max_samples)
         num_patches = (frames // spectrogram_patch_size) * (

@@ -47,7 +47,7 @@ class MediaLimits:
     """Sizes past which a user's input is refused instead of decoded.
 
     Built from `data.image.max_pixels`, `data.audio.max_seconds` and `data.text.max_bytes`
-    (`mmlm.data.factory.media_limits`); the defaults are those of the config.
+    (`MediaLimits.from_config`); the defaults are those of the config.
 
     Attributes:
         max_pixels: images with more pixels (width x height from the header) are refused
@@ -60,6 +60,15 @@ class MediaLimits:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
+
+    @classmethod
+    def from_config(cls, config):
+        """The limits of a `DataConfig`."""
+        return cls(
+            max_pixels=config.image.max_pixels,
+            max_audio_seconds=config.audio.max_seconds,
+            max_text_bytes=config.text.max_bytes,
+        )
 
     def __post_init__(self):
         for name in ("max_pixels", "max_audio_seconds", "max_text_bytes"):

@@ -14,8 +14,7 @@ from mmlm.backend import tf
 from mmlm.config import ConfigError, TaskKind
 from mmlm.experiments.artifacts import load_backbone
 from mmlm.experiments.pretrain import train_backbone
-from mmlm.models.builder import build_backbone
-from mmlm.tasks.builders import build_task
+from mmlm.tasks.builders import build_backbone, build_task
 
 
 def finetune(config, workdir, init_from=None, log=print):

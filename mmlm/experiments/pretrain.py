@@ -162,10 +162,9 @@ def _task_id():
 def _spectrogram_fn(config, data):
     if "audio" not in data.modalities:
         return None
-    from mmlm.data import factory
     from mmlm.layers import LogMelSpectrogram
 
-    frontend = LogMelSpectrogram(**factory.log_mel_arguments(config.data))
+    frontend = LogMelSpectrogram(**config.data.audio.log_mel_arguments())
     return frontend  # (B, S) waveform → (B, T, M) log-mel
 
 

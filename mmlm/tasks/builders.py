@@ -1,10 +1,84 @@
-"""Config → task constructor arguments (configs stop here)."""
+"""Experiment config → backbone and task constructor arguments (configs stop here: models and
+tasks receive plain arguments, so `get_config` stays the one way they are serialized)."""
 
-from mmlm.models.builder import build_backbone
+from mmlm.config import Modality
+from mmlm.models import (
+    AudioSpectrogramEncoder,
+    CrossModalFusionEncoder,
+    MultimodalBackbone,
+    TextDecoder,
+    TextEncoder,
+    ViTEncoder,
+)
+from mmlm.models.presets import PRESETS
 from mmlm.tasks.classification_task import ClassificationTask
 from mmlm.tasks.distillation_task import DistillationTask
 from mmlm.tasks.generation_task import GenerationTask
 from mmlm.tasks.pretraining_task import PretrainingTask
+
+
+def model_sizes(model_config):
+    """The preset's sizes with the config's non-zero fields taking precedence."""
+    sizes = dict(PRESETS[model_config.preset.value])
+    for key in sizes:
+        value = getattr(model_config, key)
+        if value:
+            sizes[key] = value
+    return sizes
+
+
+def build_backbone(config, vocabulary_size):
+    """The `MultimodalBackbone` of an `ExperimentConfig` (only its configured modalities)."""
+    m, data = config.model, config.data
+    sizes = model_sizes(m)
+    tower = {
+        "hidden_dim": sizes["hidden_dim"],
+        "num_layers": sizes["num_layers"],
+        "num_heads": sizes["num_heads"],
+        "intermediate_dim": sizes["intermediate_dim"],
+        "dropout": m.dropout,
+        "pooling": m.pooling.value,
+    }
+    modalities = set(data.modalities)
+    parts = {}
+    if Modality.TEXT in modalities:
+        parts["text_encoder"] = TextEncoder(
+            vocabulary_size, data.text.sequence_length, **tower, name="text_encoder"
+        )
+    if Modality.IMAGE in modalities:
+        parts["image_encoder"] = ViTEncoder(
+            data.image.image_size,
+            m.image_patch_size,
+            **tower,
+            patch_positions=m.patch_positions.value,
+            stem_channels=m.image_stem_channels,
+            name="image_encoder",
+        )
+    if Modality.AUDIO in modalities:
+        parts["audio_encoder"] = AudioSpectrogramEncoder(
+            int(round(data.audio.sample_rate * data.audio.duration_seconds)),
+            data.audio.log_mel_arguments(),
+            m.spectrogram_patch_size,
+            **tower,
+            patch_positions=m.patch_positions.value,
+            name="audio_encoder",
+        )
+    shared = {k: tower[k] for k in ("hidden_dim", "num_heads", "intermediate_dim", "dropout")}
+    parts["fusion_encoder"] = CrossModalFusionEncoder(
+        [modality for modality in ("text", "image", "audio") if f"{modality}_encoder" in parts],
+        num_layers=sizes["fusion_layers"],
+        name="fusion_encoder",
+        **shared,
+    )
+    if Modality.TEXT in modalities:
+        parts["text_decoder"] = TextDecoder(
+            vocabulary_size,
+            data.text.sequence_length,
+            num_layers=sizes["decoder_layers"],
+            name="text_decoder",
+            **shared,
+        )
+    return MultimodalBackbone(**parts, embedding_dim=m.embedding_dim, name="backbone")
 
 
 def _pretraining_arguments(config):

@@ -54,7 +54,7 @@ def run(tmp_path_factory):
     """A run directory with the resolved config and an untrained backbone saved in it."""
     from mmlm.data.prepare import load_prepared, prepare_data
     from mmlm.experiments.artifacts import save_backbone
-    from mmlm.models.builder import build_backbone
+    from mmlm.tasks.builders import build_backbone
 
     folder = tmp_path_factory.mktemp("evaluate")
     config = smoke_config(str(folder / "data"))

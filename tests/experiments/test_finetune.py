@@ -14,7 +14,7 @@ from mmlm.experiments.finetune import (
     quantization_aware_finetune,
     restore_objective_heads,
 )
-from mmlm.models.builder import build_backbone
+from mmlm.tasks.builders import build_backbone
 from mmlm.tasks.pretraining_task import PretrainingTask
 from mmlm.testing.data import prepared_smoke_scenes
 from mmlm.testing.models import tiny_backbone, tiny_batch

@@ -9,7 +9,7 @@ import pytest
 from mmlm.cli import distill as distill_command
 from mmlm.config import load_config
 from mmlm.experiments.artifacts import load_backbone, save_backbone
-from mmlm.models.builder import build_backbone
+from mmlm.tasks.builders import build_backbone
 from mmlm.testing.data import prepared_smoke_scenes
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "scenes.py") + ":smoke"

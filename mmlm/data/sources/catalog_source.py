@@ -4,6 +4,7 @@ import os
 
 import tensorflow as tf
 
+from mmlm.config import ConfigError
 from mmlm.data.sources.catalog_builder import CatalogPairs, CatalogPairsConfig
 from mmlm.data.sources.source import Source, absent_value
 
@@ -47,6 +48,22 @@ class CatalogSource(Source):
         super().__init__(f"catalogs-{config.name}", builder)
         self.target_key = f"text_{language}"
         self.text_features = ("text", self.target_key)
+
+    @classmethod
+    def from_config(cls, config):
+        """The source of a `DataConfig` (`data.source=catalogs`)."""
+        c = config.catalogs
+        if not c.train_catalogs:
+            raise ConfigError("data.source=catalogs needs data.catalogs.train_catalogs")
+        return cls(
+            config.data_dir,
+            locale_dir=c.locale_dir,
+            language=c.language,
+            train_catalogs=c.train_catalogs,
+            validation_catalogs=c.validation_catalogs,
+            test_catalogs=c.test_catalogs,
+            max_words=c.max_words,
+        )
 
     def standardize(self, example):
         return {

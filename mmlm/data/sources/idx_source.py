@@ -39,6 +39,16 @@ class IdxSource(Source):
         builder = IdxImages(config=config, data_dir=os.path.abspath(data_dir))
         super().__init__(f"idx-{config.name}", builder)
 
+    @classmethod
+    def from_config(cls, config):
+        """The source of a `DataConfig` (`data.source=idx`)."""
+        return cls(
+            config.data_dir,
+            directory=config.idx.directory,
+            class_names=config.idx.class_names,
+            validation_size=config.idx.validation_size,
+        )
+
     def standardize(self, example):
         return {
             "image": tf.image.grayscale_to_rgb(example["image"]),

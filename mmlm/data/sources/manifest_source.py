@@ -188,6 +188,20 @@ class ManifestSource(Source):
         columns = manifest_lib.manifest_columns(manifest_path)
         self.modalities = tuple(m for m in ("text", "image", "audio") if m in columns)
 
+    @classmethod
+    def from_config(cls, config):
+        """The source of a `DataConfig` (`data.source=manifest`)."""
+        return cls(
+            config.manifest.path,
+            config.data_dir,
+            image_size=config.image.image_size,
+            sample_rate=config.audio.sample_rate,
+            skip_invalid=config.skip_invalid,
+            validation_fraction=config.manifest.validation_fraction,
+            seed=config.seed,
+            limits=MediaLimits.from_config(config),
+        )
+
     def _report_path(self):
         return os.path.join(self.builder.data_dir, REPORT_FILENAME)
 
@@ -215,8 +229,8 @@ class ManifestSource(Source):
 
     def missing_split_hint(self, split):
         return (
-            f"give some rows of {self.builder.builder_config.manifest_path} \"split\": "
-            f"\"{split}\" (docs/manifest.md), or evaluate another split with --split"
+            f'give some rows of {self.builder.builder_config.manifest_path} "split": '
+            f'"{split}" (docs/manifest.md), or evaluate another split with --split'
         )
 
     def standardize(self, example):

@@ -70,6 +70,23 @@ class ScenesSource(Source):
             ("text", "image", "audio") if "en" in speech_languages else ("text", "image")
         )
 
+    @classmethod
+    def from_config(cls, config):
+        """The source of a `DataConfig` (`data.source=scenes`)."""
+        s = config.scenes
+        return cls(
+            config.data_dir,
+            image_size=config.image.image_size,
+            sample_rate=config.audio.sample_rate,
+            speech_languages=s.speech_languages,
+            num_train=s.num_train,
+            num_validation=s.num_validation,
+            num_test=s.num_test,
+            seed=s.seed,
+            heldout_combos=s.heldout_combos,
+            heldout_fraction=s.heldout_fraction,
+        )
+
     def standardize(self, example):
         out = {
             "text": example["text"],

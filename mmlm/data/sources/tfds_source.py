@@ -55,6 +55,20 @@ class TFDSSource(Source):
                 "data.tfds: set at least one of text_feature, image_feature, audio_feature"
             )
 
+    @classmethod
+    def from_config(cls, config):
+        """The source of a `DataConfig` (`data.source=tfds`)."""
+        t = config.tfds
+        return cls(
+            t.name,
+            config.data_dir,
+            text_feature=t.text_feature,
+            image_feature=t.image_feature,
+            audio_feature=t.audio_feature,
+            label_feature=t.label_feature,
+            splits={"train": t.train_split, "validation": t.validation_split, "test": t.test_split},
+        )
+
     def standardize(self, example):
         out = {}
         for modality, path in self.paths.items():
