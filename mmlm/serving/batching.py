@@ -77,8 +77,14 @@ class Batcher:
         self._queues = {}
         self._running = set()  # the batch tasks, referenced until they finish
 
-    async def predict(self, request):
+    async def predict(self, request, model_key=None):
         """The outputs ({name: array}) of `request`, run alone or as part of a batch.
+
+        Args:
+            request: a `PredictRequest`.
+            model_key: what tells the served models (and versions) apart: only requests with
+                equal keys are merged, so that version 1's and version 2's `embed_text` never
+                share a call.
 
         Raises:
             Whatever the model call raised for this request.
@@ -87,7 +93,7 @@ class Batcher:
             return await self._call(request.signature, request.inputs, requests=1)
         loop = asyncio.get_running_loop()
         item = _Item(request.inputs, request.rows, loop.create_future(), loop.time())
-        key = request.batch_key
+        key = (model_key, request.batch_key)
         queue = self._queues.setdefault(key, _Queue(request.signature, []))
         queue.items.append(item)
         if sum(i.rows for i in queue.items) >= self.max_batch_size:

@@ -1,9 +1,9 @@
-"""A SavedModel as the REST server sees it: its version, signatures, status and metadata.
+"""A SavedModel as the server sees it: its version, signatures and metadata.
 
 Any SavedModel with signatures can be served. `PATH` is either a SavedModel directory
 (`PATH/saved_model.pb`) or a TensorFlow Serving model base directory with numeric version
-subdirectories (`PATH/1/saved_model.pb`, `PATH/2/...`), of which the highest is served, as TF
-Serving does by default.
+subdirectories (`PATH/1/saved_model.pb`, `PATH/2/...`); `mmlm.serving.model_manager` decides
+which versions of a base directory are served (by default the highest, as TF Serving does).
 """
 
 import dataclasses
@@ -57,6 +57,26 @@ def format_shape(dims):
     return "[" + ", ".join("-1" if d is None else str(d) for d in dims) + "]"
 
 
+def call_error_message(signature, error):
+    """What a client is told when `signature` failed on its inputs with `error`: the op's
+    message, without the Python traceback TensorFlow puts in front of it."""
+    names = sorted(signature.inputs)
+    what = f"input '{names[0]}'" if len(names) == 1 else f"inputs ({', '.join(names)})"
+    return f"signature '{signature.name}' failed on its {what}: {op_message(error)}"
+
+
+def op_message(error):
+    """The useful part of a TensorFlow error (`Graph execution error: Detected at node ...`
+    precedes it, `[[{{node ...}}]]` follows it)."""
+    if not isinstance(error, tf.errors.OpError):
+        return str(error)
+    lines = [line for line in error.message.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("[[") and i > 0:
+            return lines[i - 1].strip()
+    return lines[-1].strip() if lines else type(error).__name__
+
+
 def _has_batch_dimension(shape):
     return shape.rank is not None and shape.rank >= 1 and shape[0] is None
 
@@ -70,8 +90,10 @@ class ServedModel:
         version: the served version, a string of digits as in TF Serving's JSON.
         path: the SavedModel directory that was loaded.
         signatures: signature name -> `Signature`.
-        signature_defs: the SavedModel's `SignatureDef`s (what TF Serving reports as metadata).
+        signature_defs: signature name -> its `SignatureDef` proto in the SavedModel (what TF
+            Serving reports as metadata).
         loaded: the object `tf.saved_model.load` returned; kept alive for its variables.
+        warmup_requests: warmup records replayed before the version was served.
     """
 
     name: str
@@ -80,24 +102,22 @@ class ServedModel:
     signatures: dict
     signature_defs: dict
     loaded: object
-
-    def status(self):
-        """The body of `GET /v1/models/NAME`, as TF Serving writes it."""
-        return {
-            "model_version_status": [
-                {
-                    "version": self.version,
-                    "state": "AVAILABLE",
-                    "status": {"error_code": "OK", "error_message": ""},
-                }
-            ]
-        }
+    warmup_requests: int = 0
 
     def metadata(self):
-        """The body of `GET /v1/models/NAME/metadata`, as TF Serving writes it."""
+        """The body of `GET /v1/models/NAME[/versions/V]/metadata`, as TF Serving writes it
+        (proto field names, int64 as strings, default values included)."""
+        defs = {
+            key: json_format.MessageToDict(
+                value,
+                preserving_proto_field_name=True,
+                always_print_fields_with_no_presence=True,
+            )
+            for key, value in self.signature_defs.items()
+        }
         return {
             "model_spec": {"name": self.name, "signature_name": "", "version": self.version},
-            "metadata": {"signature_def": {"signature_def": dict(self.signature_defs)}},
+            "metadata": {"signature_def": {"signature_def": defs}},
         }
 
 
@@ -112,19 +132,35 @@ def resolve_version(path):
     if _is_saved_model(path):
         base = os.path.basename(path)
         return path, base if base.isdigit() else "1"
-    versions = []
-    if os.path.isdir(path):
-        versions = [
-            int(entry)
-            for entry in os.listdir(path)
-            if entry.isdigit() and _is_saved_model(os.path.join(path, entry))
-        ]
+    versions = list_versions(path)
     if not versions:
-        raise FileNotFoundError(
-            f"no SavedModel at {path}: expected {path}/saved_model.pb or numeric version "
-            f"subdirectories ({path}/1/saved_model.pb) as TensorFlow Serving lays them out"
-        )
-    return os.path.join(path, str(max(versions))), str(max(versions))
+        raise FileNotFoundError(no_model_message(path))
+    return versions[max(versions)], str(max(versions))
+
+
+def no_model_message(path):
+    return (
+        f"no SavedModel at {path}: expected {path}/saved_model.pb or numeric version "
+        f"subdirectories ({path}/1/saved_model.pb) as TensorFlow Serving lays them out"
+    )
+
+
+def is_version_base(path):
+    """Whether `path` is a model base directory (numeric version subdirectories) rather than
+    a SavedModel directory itself."""
+    return os.path.isdir(path) and not _is_saved_model(path)
+
+
+def list_versions(base):
+    """{version number: directory} of the numeric subdirectories of `base` holding a SavedModel
+    (`saved_model.pb`); a version directory still being written is left out until it has one."""
+    if not os.path.isdir(base):
+        return {}
+    return {
+        int(entry): os.path.join(base, entry)
+        for entry in os.listdir(base)
+        if entry.isdigit() and _is_saved_model(os.path.join(base, entry))
+    }
 
 
 def _is_saved_model(path):
@@ -153,13 +189,23 @@ def load_model(path, name=None):
         ValueError: if the SavedModel has no signatures.
     """
     directory, version = resolve_version(path)
+    return load_version(directory, name or default_model_name(path), version)
+
+
+def load_version(directory, name, version):
+    """Loads the SavedModel in `directory` as version `version` (digits) of model `name`.
+
+    Raises:
+        ValueError: if the SavedModel has no signatures.
+        Whatever `tf.saved_model.load` raises for a missing or broken SavedModel.
+    """
     loaded = tf.saved_model.load(directory)
     signatures = {key: _signature(key, function) for key, function in loaded.signatures.items()}
     if not signatures:
         raise ValueError(f"the SavedModel at {directory} has no signatures to serve")
     return ServedModel(
-        name=name or default_model_name(path),
-        version=version,
+        name=name,
+        version=str(version),
         path=directory,
         signatures=signatures,
         signature_defs=_signature_defs(directory, signatures),
@@ -177,8 +223,7 @@ def _signature(key, function):
 
 
 def _signature_defs(directory, signatures):
-    """{key: SignatureDef as JSON} of the served signatures, printed as TF Serving prints them
-    (proto field names, int64 as strings, default values included)."""
+    """{key: SignatureDef proto} of the served signatures."""
     pb_path = os.path.join(directory, "saved_model.pb")
     saved_model = saved_model_pb2.SavedModel()
     if os.path.isfile(pb_path):
@@ -188,12 +233,4 @@ def _signature_defs(directory, signatures):
         with open(os.path.join(directory, "saved_model.pbtxt")) as f:
             text_format.Parse(f.read(), saved_model)
     defs = saved_model.meta_graphs[0].signature_def
-    return {
-        key: json_format.MessageToDict(
-            defs[key],
-            preserving_proto_field_name=True,
-            always_print_fields_with_no_presence=True,
-        )
-        for key in sorted(signatures)
-        if key in defs
-    }
+    return {key: defs[key] for key in sorted(signatures) if key in defs}

@@ -95,26 +95,31 @@ def _parse(body, signatures, max_instances):
         )
     row_format = "instances" in request
     if row_format:
-        _check_rows(request["instances"], max_instances, "'instances' holds")
+        _check_list_rows(request["instances"], max_instances, "'instances' holds")
         values = _columns_of_instances(request["instances"], signature)
     else:
         values = _named_inputs(request["inputs"], signature)
         for name, value in values.items():
-            _check_rows(value, max_instances, f"input '{name}' holds")
+            _check_list_rows(value, max_instances, f"input '{name}' holds")
     arrays = {
         name: to_array(value, signature.inputs[name], name, row_format)
         for name, value in values.items()
     }
     if signature.batchable:
-        _check_batch_sizes(arrays)
+        check_batch_sizes(arrays)
     return PredictRequest(signature=signature, inputs=arrays, row_format=row_format)
 
 
-def _check_rows(value, max_instances, what):
-    """`RequestError` 413 if `value` is a list of more than `max_instances` rows."""
-    if max_instances is not None and isinstance(value, list) and len(value) > max_instances:
+def _check_list_rows(value, max_instances, what):
+    if isinstance(value, list):
+        check_rows(len(value), max_instances, what)
+
+
+def check_rows(rows, max_instances, what):
+    """`RequestError` 413 if `rows` is more than `max_instances` (None: no limit)."""
+    if max_instances is not None and rows > max_instances:
         raise RequestError(
-            f"{what} {len(value)} rows, over this server's limit of {max_instances} per request "
+            f"{what} {rows} rows, over this server's limit of {max_instances} per request "
             "(max_instances): split them over several requests",
             413,
         )
@@ -134,9 +139,18 @@ def _parse_json(body):
 
 def _find_signature(request, signatures):
     name = request.get("signature_name", DEFAULT_SIGNATURE)
-    name = DEFAULT_SIGNATURE if name == "" else name  # as in TF Serving
     if not isinstance(name, str):
         raise RequestError(f"'signature_name' must be a string, got {_json_type(name)}")
+    return find_signature(name, signatures)
+
+
+def find_signature(name, signatures):
+    """The `Signature` called `name` (empty: `serving_default`, as in TF Serving).
+
+    Raises:
+        RequestError: if there is none, listing the signatures there are.
+    """
+    name = name or DEFAULT_SIGNATURE
     if name not in signatures:
         default = " (the default when none is named)" if name == DEFAULT_SIGNATURE else ""
         raise RequestError(
@@ -172,7 +186,7 @@ def _columns_of_instances(instances, signature):
         only = _only_input(signature, "each instance must be an object {input name: value}")
         return {only: instances}
     for row, instance in enumerate(instances):
-        _check_names(instance, signature, where=f"instance {row}")
+        check_input_names(instance, signature, where=f"instance {row}")
     return {name: [instance[name] for instance in instances] for name in signature.inputs}
 
 
@@ -181,7 +195,7 @@ def _named_inputs(inputs, signature):
     if not _is_named(inputs):
         only = _only_input(signature, "'inputs' must be an object {input name: batched value}")
         return {only: inputs}
-    _check_names(inputs, signature, where="'inputs'")
+    check_input_names(inputs, signature, where="'inputs'")
     return dict(inputs)
 
 
@@ -194,7 +208,7 @@ def _only_input(signature, hint):
     return next(iter(signature.inputs))
 
 
-def _check_names(values, signature, where):
+def check_input_names(values, signature, where):
     expected = ", ".join(sorted(signature.inputs))
     missing = sorted(set(signature.inputs) - set(values))
     unknown = sorted(set(values) - set(signature.inputs))
@@ -214,7 +228,7 @@ def _quoted(names):
     return ", ".join(f"'{name}'" for name in names)
 
 
-def _check_batch_sizes(arrays):
+def check_batch_sizes(arrays):
     sizes = {name: array.shape[0] for name, array in arrays.items()}
     if len(set(sizes.values())) > 1:
         listed = ", ".join(f"'{name}' {size}" for name, size in sorted(sizes.items()))
@@ -231,7 +245,7 @@ def to_array(value, spec, name, row_format=False):
         array = _string_array(value, name)
     else:
         array = _numeric_array(value, spec.dtype, name)
-    _check_shape(array, spec.shape, name, row_format)
+    check_shape(array, spec.shape, name, row_format)
     return array
 
 
@@ -320,7 +334,7 @@ def _ragged_message(name):
     )
 
 
-def _check_shape(array, expected, name, row_format):
+def check_shape(array, expected, name, row_format):
     if expected.rank is None:
         return
     dims = expected.as_list()

@@ -1,16 +1,21 @@
-"""An HTTP server speaking TensorFlow Serving's REST API for one SavedModel (aiohttp).
+"""An HTTP server speaking TensorFlow Serving's REST API (aiohttp), with its gRPC API beside it.
 
-    GET  /v1/models/NAME[/versions/N]            status
-    GET  /v1/models/NAME[/versions/N]/metadata   signatures (SignatureDefs)
-    POST /v1/models/NAME[/versions/N]:predict    {"signature_name", "instances" | "inputs"}
+    GET  /v1/models/NAME[/versions/V | /labels/L]            version status
+    GET  /v1/models/NAME[/versions/V | /labels/L]/metadata   signatures (SignatureDefs)
+    POST /v1/models/NAME[/versions/V | /labels/L]:predict    {"signature_name", "instances" | "inputs"}
 
 so that a client written for TF Serving works unchanged (see `mmlm.serving.predict` for the
-request formats). Concurrent requests are batched (`mmlm.serving.batching`) and the model runs
-in worker threads, off the event loop. Every bad request gets a 4xx `{"error": "..."}` saying
-what is wrong; an unknown model or version is a 404; errors inside the server are a 500 and
-logged. The server binds to loopback unless told otherwise.
+request formats). Without a version, a request goes to the highest available version. The
+versions come from a `ModelManager` (a model base directory polled for new versions, or one
+SavedModel); the optional gRPC services (`mmlm.serving.grpc_server`) share the same models and
+batcher. Concurrent requests are batched (`mmlm.serving.batching`) and the model runs in worker
+threads, off the event loop. Every bad request gets a 4xx `{"error": "..."}` saying what is
+wrong; an unknown model, version or label is a 404; errors inside the server are a 500 and
+logged. The server binds to loopback unless told otherwise; on SIGTERM it stops accepting
+connections and drains the requests in flight before exiting.
 """
 
+import asyncio
 import concurrent.futures
 import dataclasses
 import json
@@ -21,160 +26,162 @@ from aiohttp import web
 
 from mmlm.backend import tf
 from mmlm.serving.batching import Batcher
-from mmlm.serving.model import ServedModel, format_shape, load_model
+from mmlm.serving.model import call_error_message, format_shape, op_message
+from mmlm.serving.model_manager import ModelManager, VersionNotFoundError, load_and_warm_up
 from mmlm.serving.predict import RequestError, format_predict_response, parse_predict_request
+from mmlm.serving.server_config import ServerConfig
+
+__all__ = ["ServerConfig", "create_app", "describe", "serve"]
 
 logger = logging.getLogger(__name__)
 
-MODEL = web.AppKey("model", ServedModel)
+
+@dataclasses.dataclass
+class GrpcEndpoint:
+    """The running gRPC server of an app (None until started) and its bound port."""
+
+    server: object = None
+    port: int = None
+
+
+MANAGER = web.AppKey("manager", ModelManager)
 BATCHER = web.AppKey("batcher", Batcher)
-MAX_REQUEST_BYTES = web.AppKey("max_request_bytes", int)
-MAX_INSTANCES = web.AppKey("max_instances", int)
+CONFIG = web.AppKey("config", ServerConfig)
+GRPC = web.AppKey("grpc", GrpcEndpoint)
 _NAME = "{name:[^/:]+}"
-_VERSION = "{version:[0-9]+}"
 _USAGE = (
     "this server answers GET /v1/models/NAME, GET /v1/models/NAME/metadata and "
-    "POST /v1/models/NAME:predict (optionally with /versions/N after NAME)"
+    "POST /v1/models/NAME:predict (optionally with /versions/N or /labels/LABEL after NAME)"
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class ServerConfig:
-    """How the server listens and batches.
+def create_app(served, config=ServerConfig()):
+    """The aiohttp application serving `served` with `config`.
 
-    Attributes:
-        host: address to bind; loopback by default (`0.0.0.0` exposes the model to the network).
-        port: TCP port (8501 is TF Serving's REST port; 0 picks a free one).
-        max_batch_size: rows of one batched model call at most.
-        batch_timeout_ms: how long a request waits for others to join its batch.
-        max_request_bytes: larger request bodies are refused with 413.
-        max_instances: requests with more rows (instances, or the leading dimension of
-            columnar inputs) are refused with 413.
-        batching: False runs every request on its own (same as `max_batch_size=1`).
-        num_threads: worker threads running the model (0: one per CPU core).
+    Args:
+        served: a started `ModelManager`, or one `ServedModel` (served as its only version).
+        config: a `ServerConfig`; with `grpc_port` set, the gRPC services start with the app.
     """
-
-    host: str = "127.0.0.1"
-    port: int = 8501
-    max_batch_size: int = 16
-    batch_timeout_ms: float = 5.0
-    max_request_bytes: int = 32 * 1024 * 1024
-    max_instances: int = 1024
-    batching: bool = True
-    num_threads: int = 0
-
-    def __post_init__(self):
-        minimums = (
-            ("max_batch_size", 1),
-            ("max_request_bytes", 1),
-            ("max_instances", 1),
-            ("num_threads", 0),
-        )
-        for field, low in minimums:
-            if getattr(self, field) < low:
-                raise ValueError(f"{field} must be at least {low}, got {getattr(self, field)}")
-        if self.batch_timeout_ms < 0:
-            raise ValueError(f"batch_timeout_ms must be >= 0, got {self.batch_timeout_ms}")
-
-    @property
-    def effective_max_batch_size(self):
-        return self.max_batch_size if self.batching else 1
-
-
-def create_app(model, config=ServerConfig()):
-    """The aiohttp application serving `model` (a `ServedModel`) with `config`."""
+    manager = served if isinstance(served, ModelManager) else ModelManager.serving(served)
     app = web.Application(middlewares=[_json_errors], client_max_size=config.max_request_bytes)
     executor = concurrent.futures.ThreadPoolExecutor(
         max_workers=config.num_threads or os.cpu_count() or 1,
         thread_name_prefix="mmlm-serving",
     )
-    app[MODEL] = model
-    app[MAX_REQUEST_BYTES] = config.max_request_bytes
-    app[MAX_INSTANCES] = config.max_instances
+    app[MANAGER] = manager
+    app[CONFIG] = config
+    app[GRPC] = GrpcEndpoint()
     app[BATCHER] = Batcher(executor, config.effective_max_batch_size, config.batch_timeout_ms)
-    for prefix in (f"/v1/models/{_NAME}", f"/v1/models/{_NAME}/versions/{_VERSION}"):
+    base = f"/v1/models/{_NAME}"
+    for prefix in (base, base + "/versions/{version:[0-9]+}", base + "/labels/{label:[^/:]+}"):
         app.router.add_get(prefix, model_status)
         app.router.add_get(prefix + "/metadata", model_metadata)
         app.router.add_post(prefix + ":{verb:[A-Za-z]+}", predict)
+    if config.grpc_port is not None:
+        app.on_startup.append(_start_grpc)
+    app.on_shutdown.append(_stop_grpc)
     app.on_cleanup.append(_close)
     return app
+
+
+async def _start_grpc(app):
+    from mmlm.serving.grpc_server import start_grpc_server
+
+    config = app[CONFIG]
+    app[GRPC].server, app[GRPC].port = await start_grpc_server(
+        app[MANAGER],
+        app[BATCHER],
+        config.host,
+        config.grpc_port,
+        config.max_instances,
+        config.max_request_bytes,
+    )
+
+
+async def _stop_grpc(app):
+    """Refuses new RPCs and lets those in flight finish (up to the drain timeout)."""
+    if app[GRPC].server is not None:
+        await app[GRPC].server.stop(app[CONFIG].drain_timeout_s)
 
 
 async def _close(app):
     app[BATCHER].close()
     app[BATCHER].executor.shutdown(wait=False, cancel_futures=True)
+    await asyncio.get_running_loop().run_in_executor(None, app[MANAGER].stop)
 
 
 def _served_model(request):
-    """The model named by the request's path; `RequestError` 404 for another name or version."""
-    model = request.app[MODEL]
-    name, version = request.match_info["name"], request.match_info.get("version")
-    if name != model.name:
-        raise RequestError(f"model '{name}' not found: this server serves '{model.name}'", 404)
-    if version is not None and version != model.version:
-        raise RequestError(
-            f"version {version} of model '{name}' not found: the served version is {model.version}",
-            404,
-        )
-    return model
+    """The version the request's path names; `RequestError` 404 if it is not served."""
+    manager = request.app[MANAGER]
+    name = request.match_info["name"]
+    if name != manager.name:
+        raise RequestError(f"model '{name}' not found: this server serves '{manager.name}'", 404)
+    try:
+        return manager.get(request.match_info.get("version"), request.match_info.get("label"))
+    except VersionNotFoundError as error:
+        raise RequestError(str(error), 404) from None
 
 
 async def model_status(request):
-    """`GET /v1/models/NAME`: the version status, as TF Serving reports it."""
-    return _json(_served_model(request).status())
+    """`GET /v1/models/NAME[/versions/V]`: the versions' states, as TF Serving reports them."""
+    manager = request.app[MANAGER]
+    _check_name(request, manager)
+    version = request.match_info.get("version")
+    if "label" in request.match_info:
+        version = _served_model(request).version
+    try:
+        statuses = manager.status(version)
+    except VersionNotFoundError as error:
+        raise RequestError(str(error), 404) from None
+    return _json({"model_version_status": [status.to_json() for status in statuses]})
+
+
+def _check_name(request, manager):
+    name = request.match_info["name"]
+    if name != manager.name:
+        raise RequestError(f"model '{name}' not found: this server serves '{manager.name}'", 404)
 
 
 async def model_metadata(request):
-    """`GET /v1/models/NAME/metadata`: the signatures, as TF Serving reports them."""
+    """`GET /v1/models/NAME[/versions/V]/metadata`: the signatures, as TF Serving reports them."""
     return _json(_served_model(request).metadata())
 
 
 async def predict(request):
-    """`POST /v1/models/NAME:predict`: runs a signature on the request's inputs."""
+    """`POST /v1/models/NAME[/versions/V]:predict`: runs a signature on the request's inputs."""
     model = _served_model(request)
     verb = request.match_info["verb"]
     if verb != "predict":
         raise RequestError(f"':{verb}' is not supported: this server implements ':predict' only")
     body = await _read_body(request)
-    parsed = parse_predict_request(body, model.signatures, request.app[MAX_INSTANCES])
+    parsed = parse_predict_request(body, model.signatures, request.app[CONFIG].max_instances)
     try:
-        outputs = await request.app[BATCHER].predict(parsed)
+        outputs = await request.app[BATCHER].predict(parsed, model_key=(model.name, model.version))
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
-        raise RequestError(f"{_rejected(parsed.signature)}: {_op_message(error)}") from None
+        raise RequestError(call_error_message(parsed.signature, error)) from None
     return _json(format_predict_response(outputs, parsed.row_format))
 
 
 async def _read_body(request):
+    config = request.app[CONFIG]
     message = _too_large(request)
-    if (request.content_length or 0) > request.app[MAX_REQUEST_BYTES]:
+    if (request.content_length or 0) > config.max_request_bytes:
         raise RequestError(f"{message}; Content-Length: {request.content_length}", 413)
     try:
-        return await request.read()
+        async with asyncio.timeout(config.read_timeout_s):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise RequestError(message, 413) from None
-
-
-def _rejected(signature):
-    names = sorted(signature.inputs)
-    what = f"input '{names[0]}'" if len(names) == 1 else f"inputs ({', '.join(names)})"
-    return f"signature '{signature.name}' failed on its {what}"
+    except TimeoutError:
+        raise RequestError(
+            f"the request body did not arrive within {config.read_timeout_s:g} s (read_timeout_s)",
+            408,
+        ) from None
 
 
 def _too_large(request):
-    limit = request.app[MAX_REQUEST_BYTES]
+    limit = request.app[CONFIG].max_request_bytes
     return f"the request body exceeds the server's limit of {limit} bytes (max_request_bytes)"
-
-
-def _op_message(error):
-    """The useful part of a TensorFlow error: the op's message without the Python traceback
-    TensorFlow puts in front of it (`Graph execution error: Detected at node ...`)."""
-    if not isinstance(error, tf.errors.OpError):
-        return str(error)
-    lines = [line for line in error.message.splitlines() if line.strip()]
-    for i, line in enumerate(lines):
-        if line.lstrip().startswith("[[") and i > 0:  # `[[{{node ...}}]]` follows the message
-            return lines[i - 1].strip()
-    return lines[-1].strip() if lines else type(error).__name__
 
 
 def _json(body, status=200):
@@ -196,9 +203,9 @@ async def _json_errors(request, handler):
         if error.status < 400:
             raise
         return _json({"error": _http_error_message(request, error)}, error.status)
-    except Exception as error:  # noqa: BLE001  (a bug must not take the server down)
+    except Exception as error:
         logger.exception("internal error answering %s %s", request.method, request.path)
-        message = f"internal server error: {type(error).__name__}: {_op_message(error)}"
+        message = f"internal server error: {type(error).__name__}: {op_message(error)}"
         return _json({"error": message}, 500)
 
 
@@ -213,9 +220,19 @@ def _http_error_message(request, error):
     return error.reason
 
 
-def describe(model, url):
+def describe(manager, url, grpc_address=None):
     """Lines telling what is served where (printed when the server starts)."""
-    lines = [f"serving model '{model.name}' version {model.version} from {model.path}"]
+    served = manager.served
+    model = served[max(served)]
+    versions = ", ".join(str(v) for v in sorted(served))
+    source = f"base directory {manager.path}" if manager.polls_directory else model.path
+    plural = "s" if len(served) > 1 else ""
+    lines = [f"serving model '{manager.name}' version{plural} {versions} from {source}"]
+    if manager.polls_directory:
+        poll = f"every {manager.poll_seconds:g} s" if manager.poll_seconds else "at start only"
+        lines.append(f"  version policy {manager.policy}; the directory is checked {poll}")
+    for label, version in sorted(manager.labels.items()):
+        lines.append(f"  label {label} -> version {version}")
     for name, signature in sorted(model.signatures.items()):
         inputs = ", ".join(
             f"{k}: {s.dtype.name}{format_shape(s.shape)}"
@@ -223,13 +240,32 @@ def describe(model, url):
         )
         lines.append(f"  signature {name}({inputs})")
     lines.append(
-        f"status: {url}/v1/models/{model.name}   predict: POST {url}/v1/models/{model.name}:predict"
+        f"status: {url}/v1/models/{manager.name}   "
+        f"predict: POST {url}/v1/models/{manager.name}:predict"
     )
+    if grpc_address:
+        lines.append(f"gRPC PredictionService and ModelService: {grpc_address}")
     return lines
 
 
+def build_manager(
+    model_path, name=None, config=ServerConfig(), log=logger.info, loader=load_and_warm_up
+):
+    """A started `ModelManager` for `model_path` with `config`'s version settings."""
+    manager = ModelManager(
+        model_path,
+        name,
+        policy=config.version_policy,
+        poll_seconds=config.poll_seconds,
+        labels=config.version_labels,
+        loader=loader,
+        log=log,
+    )
+    return manager.start()
+
+
 def serve(model_path, name=None, config=ServerConfig()):
-    """Loads the SavedModel at `model_path` and serves it until interrupted (Ctrl-C).
+    """Loads the model at `model_path` and serves it until SIGINT or SIGTERM.
 
     Args:
         model_path: a SavedModel directory or a TF Serving base directory (`PATH/1/...`).
@@ -237,19 +273,32 @@ def serve(model_path, name=None, config=ServerConfig()):
         config: a `ServerConfig`.
     Raises:
         FileNotFoundError: if there is no SavedModel at `model_path`.
+        RuntimeError: if no version could be loaded.
     """
-    model = load_model(model_path, name)
-    for line in describe(model, f"http://{config.host}:{config.port}"):
+
+    def log(line):
         print(line, flush=True)
-    if config.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"listening on {config.host}: anyone who can reach this port can query the model")
+
+    manager = build_manager(model_path, name, config, log)
+    grpc = f"{config.host}:{config.grpc_port}" if config.grpc_port is not None else None
+    for line in describe(manager, f"http://{config.host}:{config.port}", grpc):
+        log(line)
+    if not config.loopback:
+        log(f"listening on {config.host}: anyone who can reach this port can query the model")
     batching = (
         f"batches of up to {config.max_batch_size} rows, {config.batch_timeout_ms} ms timeout"
         if config.effective_max_batch_size > 1
         else "no batching"
     )
     limits = f"requests up to {config.max_request_bytes} bytes and {config.max_instances} rows"
-    print(f"{batching}; {limits}; Ctrl-C stops", flush=True)
+    log(f"{batching}; {limits}; Ctrl-C or SIGTERM stops (draining requests in flight)")
     web.run_app(
-        create_app(model, config), host=config.host, port=config.port, print=None, access_log=None
+        create_app(manager, config),
+        host=config.host,
+        port=config.port,
+        print=None,
+        access_log=None,
+        keepalive_timeout=config.read_timeout_s,
+        shutdown_timeout=config.drain_timeout_s,
     )
+    log("stopped")

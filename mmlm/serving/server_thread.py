@@ -1,4 +1,4 @@
-"""The REST server on a background thread of this process (tests, benchmarks, notebooks)."""
+"""The REST (and gRPC) server on a background thread of this process (tests, benchmarks)."""
 
 import asyncio
 import socket
@@ -6,14 +6,14 @@ import threading
 
 from aiohttp import web
 
-from mmlm.serving.server import BATCHER, ServerConfig, create_app
+from mmlm.serving.server import BATCHER, GRPC, MANAGER, ServerConfig, create_app
 
 
 class ServerThread:
-    """Serves a loaded model from a daemon thread with its own event loop.
+    """Serves a model from a daemon thread with its own event loop.
 
     Args:
-        model: a `ServedModel` (`mmlm.serving.model.load_model`).
+        served: a started `ModelManager` or a `ServedModel` (`mmlm.serving.model.load_model`).
         config: a `ServerConfig`; its default here binds a free port on 127.0.0.1.
 
     Example:
@@ -21,11 +21,10 @@ class ServerThread:
             requests.get(f"{server.url}/v1/models/scenes").json()
     """
 
-    def __init__(self, model, config=ServerConfig(port=0)):
-        self.model = model
+    def __init__(self, served, config=ServerConfig(port=0)):
         self.config = config
         self.port = None
-        self._app = create_app(model, config)
+        self._app = create_app(served, config)
         self._ready = threading.Event()
         self._error = None
         self._loop = None
@@ -36,6 +35,22 @@ class ServerThread:
     def url(self):
         """`http://HOST:PORT` of the running server."""
         return f"http://{self.config.host}:{self.port}"
+
+    @property
+    def grpc_address(self):
+        """`HOST:PORT` of the gRPC server (None without one)."""
+        port = self._app[GRPC].port
+        return None if port is None else f"{self.config.host}:{port}"
+
+    @property
+    def manager(self):
+        """The `ModelManager` whose versions are served."""
+        return self._app[MANAGER]
+
+    @property
+    def model(self):
+        """The highest version served now (a `ServedModel`)."""
+        return self.manager.get()
 
     @property
     def batcher(self):
@@ -51,8 +66,8 @@ class ServerThread:
             raise self._error
         return self
 
-    def stop(self, timeout=30):
-        """Stops serving and waits for the thread to end."""
+    def stop(self, timeout=60):
+        """Stops serving (draining requests in flight) and waits for the thread to end."""
         if self._loop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
             self._thread.join(timeout)
@@ -73,7 +88,12 @@ class ServerThread:
     async def _serve(self):
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        runner = web.AppRunner(self._app, access_log=None)
+        runner = web.AppRunner(
+            self._app,
+            access_log=None,
+            keepalive_timeout=self.config.read_timeout_s,
+            shutdown_timeout=self.config.drain_timeout_s,
+        )
         await runner.setup()
         try:
             await web.SockSite(runner, self._bind()).start()

@@ -7,15 +7,19 @@ depend on a trained model.
 """
 
 import contextlib
+import os
+import shutil
+import time
 
 import numpy as np
 
 from mmlm.backend import tf
 from mmlm.config.data import DEFAULT_MAX_PIXELS
 from mmlm.serving.image_decoding import decode_image
-from mmlm.serving.model import load_model
-from mmlm.serving.server import ServerConfig
+from mmlm.serving.model_manager import load_and_warm_up
+from mmlm.serving.server import ServerConfig, build_manager
 from mmlm.serving.server_thread import ServerThread
+from mmlm.serving.warmup import write_warmup_requests
 
 EMBEDDING_DIM = 8
 
@@ -33,11 +37,16 @@ def _mean_colour(images):
 class ToyModel(tf.Module):
     """Signatures shaped like the exporter's: embed_{text,image,image_float,image_bytes,audio}
     and caption (four inputs, two outputs); `echo` returns its string input as `text` and as
-    `raw_bytes` (always base64 in JSON)."""
+    `raw_bytes` (always base64 in JSON) and counts the rows it saw in `echo_rows`.
 
-    def __init__(self):
+    Args:
+        scale: multiplies the text embedding (tells versions of a model apart).
+    """
+
+    def __init__(self, scale=1.0):
         super().__init__()
-        self.scale = tf.Variable(1.0)  # a variable, as a real model has
+        self.scale = tf.Variable(float(scale))  # a variable, as a real model has
+        self.echo_rows = tf.Variable(0, dtype=tf.int64)
 
     @tf.function(input_signature=[_spec([None], tf.string, "text")])
     def embed_text(self, text):
@@ -89,12 +98,42 @@ class ToyModel(tf.Module):
 
     @tf.function(input_signature=[_spec([None], tf.string, "data")])
     def echo(self, data):
+        self.echo_rows.assign_add(tf.shape(data, out_type=tf.int64)[0])
         return {"text": tf.identity(data), "raw_bytes": tf.identity(data)}
 
 
-def build_toy_saved_model(directory):
-    """Writes the `ToyModel` SavedModel to `directory`; returns `directory`."""
-    model = ToyModel()
+def toy_warmup_requests():
+    """One (signature, inputs) warmup request per signature of the `ToyModel`."""
+    image = np.zeros((1, 4, 4, 3), np.uint8)
+    audio = np.zeros((1, 16), np.float32)
+    text = np.array([b"warm up"], object)
+    return [
+        ("embed_text", {"text": text}),
+        ("embed_image", {"images": image}),
+        ("embed_image_float", {"images": image.astype(np.float32)}),
+        ("embed_image_bytes", {"image_bytes": np.array([png_bytes([0, 0, 0])], object)}),
+        ("embed_audio", {"audio": audio}),
+        (
+            "caption",
+            {
+                "images": image,
+                "audio": audio,
+                "image_present": np.array([True]),
+                "audio_present": np.array([True]),
+            },
+        ),
+        ("echo", {"data": text}),
+    ]
+
+
+def build_toy_saved_model(directory, scale=1.0, warmup=False):
+    """Writes the `ToyModel` SavedModel to `directory`; returns `directory`.
+
+    Args:
+        scale: see `ToyModel`.
+        warmup: also write `toy_warmup_requests()` as its TF Serving warmup records.
+    """
+    model = ToyModel(scale)
     names = (
         "embed_text",
         "embed_image",
@@ -107,6 +146,8 @@ def build_toy_saved_model(directory):
     signatures = {name: getattr(model, name) for name in names}
     signatures["serving_default"] = model.embed_text
     tf.saved_model.save(model, directory, signatures=signatures)
+    if warmup:
+        write_warmup_requests(directory, toy_warmup_requests())
     return directory
 
 
@@ -116,15 +157,72 @@ def png_bytes(colour, size=(6, 5)):
     return tf.io.encode_png(image).numpy()
 
 
+def add_version(model_path, base, version):
+    """Copies the SavedModel `model_path` into `base/VERSION` the way a careful writer does:
+    into a temporary directory first, renamed into place once complete. Returns its path."""
+    target = os.path.join(base, str(version))
+    partial = os.path.join(base, f".partial-{version}")
+    shutil.copytree(model_path, partial)
+    os.rename(partial, target)
+    return target
+
+
+def wait_until(predicate, timeout=30, interval=0.05, what="the condition"):
+    """Polls `predicate()` until it returns something true; returns that, or fails."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what} did not hold within {timeout} s")
+
+
 @contextlib.contextmanager
-def running_server(model_path, name=None, **config):
+def running_server(model_path, name=None, loader=load_and_warm_up, **config):
     """A `ServerThread` serving `model_path` on a free loopback port while in the block.
 
     Args:
-        model_path: a SavedModel directory.
+        model_path: a SavedModel directory or a model base directory of versions.
         name: the model name (default: the directory name).
-        **config: `ServerConfig` fields (`max_batch_size=4`, `batching=False`, ...).
+        loader: how the `ModelManager` loads a version.
+        **config: `ServerConfig` fields (`max_batch_size=4`, `grpc_port=0`, ...).
     """
-    server = ServerThread(load_model(model_path, name), ServerConfig(port=0, **config))
-    with server:
-        yield server
+    config = ServerConfig(**{"port": 0, **config})
+    manager = build_manager(model_path, name, config, loader=loader)
+    try:
+        with ServerThread(manager, config) as server:
+            yield server
+    finally:
+        manager.stop()
+
+
+@contextlib.contextmanager
+def grpc_stubs(address):
+    """(PredictionServiceStub, ModelServiceStub) of `tensorflow-serving-api` for `address`, as
+    an existing TF Serving client builds them."""
+    import grpc
+    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        yield (
+            prediction_service_pb2_grpc.PredictionServiceStub(channel),
+            model_service_pb2_grpc.ModelServiceStub(channel),
+        )
+
+
+def predict_proto(model, signature, inputs, version=None, label=None):
+    """A `tensorflow.serving.PredictRequest` for `inputs` ({name: array or TensorProto})."""
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    if version is not None:
+        request.model_spec.version.value = version
+    if label is not None:
+        request.model_spec.version_label = label
+    for name, value in inputs.items():
+        proto = value if hasattr(value, "tensor_shape") else tf.make_tensor_proto(value)
+        request.inputs[name].CopyFrom(proto)
+    return request

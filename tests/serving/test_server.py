@@ -6,17 +6,14 @@ import concurrent.futures
 import contextlib
 import os
 import shutil
-import signal
-import sys
 import tempfile
 import threading
-import time
 
 import numpy as np
 import requests
 
 from mmlm.serving.model import load_model
-from mmlm.testing import TestCase, processes
+from mmlm.testing import TestCase
 from mmlm.testing.media import bomb_png, image_bytes
 from mmlm.testing.serving import EMBEDDING_DIM, build_toy_saved_model, png_bytes, running_server
 
@@ -196,7 +193,9 @@ class ServerTest(TestCase):
         }
         self.assertEqual(expected, requests.get(self.url()).json())
         self.assertEqual(expected, requests.get(self.url("/versions/1")).json())
-        self.assertNotFound(requests.get(self.url("/versions/2")), "served version is 1")
+        self.assertNotFound(
+            requests.get(self.url("/versions/2")), "version 2 of model 'toy' not found"
+        )
         other = requests.get(f"{self.server.url}/v1/models/other")
         self.assertNotFound(other, "model 'other' not found: this server serves 'toy'")
 
@@ -400,48 +399,3 @@ class LoadModelTest(TestCase):
             self.assertEqual(("exported", "1"), (served.name, served.version))
             with self.assertRaisesRegex(FileNotFoundError, "numeric version subdirectories"):
                 load_model(os.path.join(directory, "missing"))
-
-
-# `mmlm serve ARGS` with only the serve subcommand (mmlm.cli.main wires in the same parser).
-SERVE_COMMAND = (
-    "import argparse, sys; from mmlm.cli import serve; parser = argparse.ArgumentParser(); "
-    "serve.add_parser(parser.add_subparsers()); args = parser.parse_args(sys.argv[1:]); "
-    "sys.exit(args.run(args))"
-)
-
-
-class ServeCommandTest(TestCase):
-    def test_serve_command_serves_until_interrupted(self):
-        with tempfile.TemporaryDirectory() as directory:
-            model = build_toy_saved_model(os.path.join(directory, "toy"))
-            (port,) = processes.free_ports(1)
-            process = processes.start(
-                [sys.executable, "-c", SERVE_COMMAND, "serve", "--model", model, "--name", "m"]
-                + ["--port", str(port), "--no-batching", "--max-instances", "2"]
-            )
-            try:
-                url = f"http://127.0.0.1:{port}/v1/models/m"
-                self.assertEqual("AVAILABLE", _wait_for(url, process)["state"])
-                response = requests.post(f"{url}:predict", json={"inputs": ["a"]}, timeout=30)
-                self.assertEqual(200, response.status_code, response.text)
-                response = requests.post(f"{url}:predict", json={"inputs": ["a"] * 3}, timeout=30)
-                self.assertEqual(413, response.status_code, response.text)
-            finally:
-                process.send_signal(signal.SIGINT)
-            stdout = processes.finish(process, timeout=60, what="mmlm serve")
-            self.assertIn("serving model 'm' version 1", stdout)
-            self.assertIn("no batching", stdout)
-            self.assertIn("and 2 rows", stdout)
-
-
-def _wait_for(url, process, timeout=120):
-    """The version status at `url` once the server answers."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {process.communicate()}")
-        try:
-            return requests.get(url, timeout=5).json()["model_version_status"][0]
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    raise AssertionError(f"no answer from {url} within {timeout} s")
