@@ -5,10 +5,13 @@ Tokenization, image resizing, audio cropping/padding, the log-mel frontend and c
 for the WordPiece tokenizer) — neither mmlm nor Python per token.
 """
 
+import numpy as np
+
 from mmlm.backend import tf
 from mmlm.config.data import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_PIXELS
 from mmlm.generation import Generator
 from mmlm.serving.image_decoding import decode_image
+from mmlm.serving.warmup import write_warmup_requests
 
 # Signature name → what it does; the README and `mmlm serve`'s metadata rely on these names.
 SIGNATURES = {
@@ -275,9 +278,44 @@ class ServingModule(tf.Module):
                     tf.TensorSpec([None], tf.bool, name="audio_present"),
                 )
 
+    def warmup_inputs(self):
+        """Input name -> a one-row example of every input a signature may take (a blank image
+        and one second of silence, raw and encoded), for the warmup records."""
+        size = self.image_preprocessor.image_size
+        rate = self.audio_preprocessor.sample_rate
+        image = np.zeros((1, size, size, 3), np.uint8)  # (1, S, S, 3)
+        audio = np.zeros((1, rate), np.float32)  # (1, N): 1 s
+        return {
+            "text": np.array([b"a red circle in the upper left corner"], object),
+            "images": image,
+            "image_bytes": np.array([tf.io.encode_png(image[0]).numpy()], object),
+            "audio": audio,
+            "audio_wav": np.array([tf.audio.encode_wav(audio[0][:, None], rate).numpy()], object),
+            "image_present": np.array([True]),
+            "audio_present": np.array([True]),
+        }
+
+
+def warmup_requests(signatures, examples):
+    """(signature name, inputs) of one warmup request per signature of `signatures` (name ->
+    concrete function), each input taken from `examples` by name and cast to its dtype."""
+    requests = []
+    for name, function in sorted(signatures.items()):
+        # Python arguments (a decoding strategy bound as a default) are not inputs.
+        specs = [s for s in function.structured_input_signature[0] if isinstance(s, tf.TensorSpec)]
+        inputs = {spec.name: examples[spec.name] for spec in specs}
+        for spec in specs:
+            if spec.dtype != tf.string:
+                inputs[spec.name] = inputs[spec.name].astype(spec.dtype.as_numpy_dtype)
+        requests.append((name, inputs))
+    return requests
+
 
 def export_saved_model(module, path):
-    """Writes `module`'s signatures as a SavedModel at `path`; returns the signature names."""
+    """Writes `module`'s signatures as a SavedModel at `path`, with one TF Serving warmup
+    record per signature (`assets.extra/tf_serving_warmup_requests`, replayed by TF Serving
+    and `mmlm serve` before they answer from the model); returns the signature names."""
     signatures = module.signatures()
     tf.saved_model.save(module, path, signatures=signatures)
+    write_warmup_requests(path, warmup_requests(signatures, module.warmup_inputs()))
     return sorted(signatures)

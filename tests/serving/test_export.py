@@ -52,6 +52,14 @@ _LOAD_AND_CALL = textwrap.dedent(
             results[f"{name}/{key}"] = (
                 [v.decode() for v in value] if value.dtype == object else value.tolist()
             )
+    # The warmup records, replayed as TF Serving replays them (its protos, no mmlm).
+    from tensorflow_serving.apis import prediction_log_pb2
+    results["warmup"] = []
+    for record in tf.data.TFRecordDataset(f"{path}/assets.extra/tf_serving_warmup_requests"):
+        request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+        feed = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
+        model.signatures[request.model_spec.signature_name](**feed)
+        results["warmup"].append(request.model_spec.signature_name)
     try:  # a decompression bomb: refused from its header, before decoding
         model.signatures["embed_image_bytes"](image_bytes=tf.constant(inputs["bomb"]))
         results["bomb"] = "decoded"
@@ -146,6 +154,7 @@ class SavedModelExportTest(TestCase):
         self.assertIn("image_too_large: 12000 x 12000 = 144000000 pixels", actual["bomb"])
         self.assertIn("over the limit of 40000000 (data.image.max_pixels", actual["bomb"])
         self.assertEqual(actual["signatures"], names)
+        self.assertEqual(names, actual["warmup"])  # one record per signature, each replayed
         for key, expected in self._expected(inputs).items():
             self.assertAllClose(np.array(actual[key]), expected, atol=1e-5, msg=key)
         self.assertAllClose(actual["serving_default/embedding"], actual["embed_text/embedding"])
