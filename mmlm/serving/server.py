@@ -63,7 +63,17 @@ def create_app(served, config=ServerConfig()):
         config: a `ServerConfig`; with `grpc_port` set, the gRPC services start with the app.
     """
     manager = served if isinstance(served, ModelManager) else ModelManager.serving(served)
-    app = web.Application(middlewares=[_json_errors], client_max_size=config.max_request_bytes)
+    app = web.Application(
+        middlewares=[_json_errors],
+        client_max_size=config.max_request_bytes,
+        # An idle connection, or one whose request head is still incomplete, is closed after
+        # read_timeout_s; after answering a request whose body was not read (413, 408), the
+        # rest is read and dropped for at most this long (aiohttp's default 10 s), then closed.
+        handler_args={
+            "keepalive_timeout": config.read_timeout_s,
+            "lingering_time": min(10.0, config.read_timeout_s),
+        },
+    )
     executor = concurrent.futures.ThreadPoolExecutor(
         max_workers=config.num_threads or os.cpu_count() or 1,
         thread_name_prefix="mmlm-serving",
@@ -298,7 +308,6 @@ def serve(model_path, name=None, config=ServerConfig()):
         port=config.port,
         print=None,
         access_log=None,
-        keepalive_timeout=config.read_timeout_s,
         shutdown_timeout=config.drain_timeout_s,
     )
     log("stopped")

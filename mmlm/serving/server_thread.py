@@ -91,7 +91,6 @@ class ServerThread:
         runner = web.AppRunner(
             self._app,
             access_log=None,
-            keepalive_timeout=self.config.read_timeout_s,
             shutdown_timeout=self.config.drain_timeout_s,
         )
         await runner.setup()

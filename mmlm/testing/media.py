@@ -32,3 +32,17 @@ def image_bytes(image_format, size=(7, 5), colour=(10, 200, 30)):
     buffer = io.BytesIO()
     Image.new("RGB", size, colour).save(buffer, image_format)
     return buffer.getvalue()
+
+
+def header_bomb(image_format, width=12000, height=12000):
+    """A small JPEG or BMP whose header declares `width` x `height` pixels: what a size check
+    reading the header must refuse (its pixel data is that of a 7 x 5 image)."""
+    data = bytearray(image_bytes(image_format))
+    if image_format == "JPEG":
+        sof = data.index(b"\xff\xc0")  # baseline frame header: length, precision, height, width
+        data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    elif image_format == "BMP":
+        data[18:26] = struct.pack("<ii", width, height)  # BITMAPINFOHEADER width, height
+    else:
+        raise ValueError(f"header_bomb makes JPEG or BMP files, not {image_format}")
+    return bytes(data)

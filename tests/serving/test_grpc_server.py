@@ -37,6 +37,13 @@ MAX_INSTANCES = 8
 TEXTS = np.array([b"a red circle", b"two blue squares", b"nothing"], object)
 
 
+_CAPTION_ROW = {
+    "audio": np.zeros((1, 3), np.float32),
+    "image_present": np.array([True]),
+    "audio_present": np.array([False]),
+}
+
+
 def _declared(dtype, shape, **values):
     """A TensorProto of `shape` holding only `values` (TensorFlow fills the rest)."""
     dims = [tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in shape]
@@ -193,9 +200,9 @@ class GrpcServerTest(TestCase):
                 "limit of 100000 bytes per input",
             ),
             (
-                predict_proto("toy", "caption", {"images": image_bomb["images"]}),
-                codes.INVALID_ARGUMENT,  # names are checked first: the other inputs are missing
-                "missing input",
+                predict_proto("toy", "caption", {**_CAPTION_ROW, **image_bomb}),
+                codes.RESOURCE_EXHAUSTED,
+                "input 'images' declares shape [1, 20000, 20000, 3]",
             ),
             (
                 predict_proto(
