@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 import mmlm  # noqa: F401  (selects tf_keras)
-from mmlm.compression.tflite import TFLiteRunner
+from mmlm.serving.tflite_runner import TFLiteRunner
 
 EMBEDDINGS = ("embed_text", "embed_image", "embed_audio")
 

@@ -51,7 +51,7 @@ _PUBLIC = {
     "GenerationTask": "mmlm.tasks.generation_task",
     "build_pretraining_task": "mmlm.tasks.builders",
     "pretrain": "mmlm.experiments.pretrain",
-    "finetune": "mmlm.experiments.downstream",
+    "finetune": "mmlm.experiments.finetune",
     "evaluate": "mmlm.experiments.evaluate",
     "export": "mmlm.experiments.export",
     "PresetError": "mmlm.preset_files",

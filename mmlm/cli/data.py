@@ -1,7 +1,6 @@
 """`mmlm data generate` and `mmlm data inspect`."""
 
 import json
-import os
 
 from mmlm.cli import common
 

@@ -6,8 +6,10 @@ import sys
 from mmlm.cli import compress as compress_command
 from mmlm.cli import data as data_command
 from mmlm.cli import distill as distill_command
+from mmlm.cli import evaluate as evaluate_command
 from mmlm.cli import export as export_commands
 from mmlm.cli import generate as generate_command
+from mmlm.cli import pseudo_label as pseudo_label_command
 from mmlm.cli import serve as serve_command
 from mmlm.cli import train as train_commands
 
@@ -20,6 +22,8 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     data_command.add_parser(subparsers)
     train_commands.add_parsers(subparsers)
+    evaluate_command.add_parser(subparsers)
+    pseudo_label_command.add_parser(subparsers)
     export_commands.add_parsers(subparsers)
     generate_command.add_parser(subparsers)
     compress_command.add_parser(subparsers)

@@ -14,12 +14,12 @@ import os
 
 import numpy as np
 
-from mmlm.compression.tflite import TFLiteRunner
 from mmlm.config.sections import Quantization
 from mmlm.evaluation.retrieval import retrieval_report
 from mmlm.experiments.artifacts import load_backbone
 from mmlm.experiments.data import ExperimentData
 from mmlm.experiments.export import convert_on_device, on_device_examples, on_device_module
+from mmlm.serving.tflite_runner import TFLiteRunner
 
 EMBEDDING_SIGNATURES = ("embed_text", "embed_image", "embed_audio")
 _MODALITY = {"embed_text": "text", "embed_image": "image", "embed_audio": "audio"}
@@ -38,7 +38,7 @@ class Variant:
 
 def pruned_backbone(config, workdir, sparsity, backbone=None, log=print):
     """The run's backbone pruned to `sparsity` while fine-tuning (stripped, float32)."""
-    from mmlm.experiments.finetune import prune_and_finetune
+    from mmlm.experiments.compression_finetune import prune_and_finetune
 
     backbone = backbone if backbone is not None else load_backbone(workdir)
     variant_dir = os.path.join(workdir, "compress", f"pruned_{round(sparsity * 100)}")
@@ -62,7 +62,7 @@ def build_variants(config, workdir, backbone, log=print):
     ]
     c = config.compression
     if c.qat:
-        from mmlm.experiments.finetune import quantization_aware_finetune
+        from mmlm.experiments.compression_finetune import quantization_aware_finetune
 
         qat = quantization_aware_finetune(
             config,

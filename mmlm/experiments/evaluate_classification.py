@@ -6,7 +6,7 @@ from mmlm.evaluation.classification import classification_report
 from mmlm.evaluation.confusion_plot import plot_confusion_matrix
 from mmlm.experiments.artifacts import write_json
 from mmlm.experiments.data import ExperimentData
-from mmlm.experiments.downstream import classify, load_task
+from mmlm.experiments.finetune import classify, load_task
 
 
 def evaluate_classification(config, workdir, split="test", json_path=None, log=print):

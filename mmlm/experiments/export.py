@@ -157,7 +157,7 @@ def export_preset(config, workdir, out, data, backbone=None, log=print):
     """Writes the run's backbone (with a fine-tuned classifier, the whole task), its
     preprocessing and its config into the preset directory `out`."""
     from mmlm.config import TaskKind, write_config
-    from mmlm.experiments.downstream import load_task
+    from mmlm.experiments.finetune import load_task
 
     if os.path.exists(out) and os.listdir(out):
         raise FileExistsError(f"--out {out} exists and is not empty; a preset needs its own folder")
@@ -172,6 +172,6 @@ def export_preset(config, workdir, out, data, backbone=None, log=print):
 
 
 def _signature_names(content):
-    from mmlm.compression.tflite import TFLiteRunner
+    from mmlm.serving.tflite_runner import TFLiteRunner
 
     return sorted(TFLiteRunner(content).signatures)

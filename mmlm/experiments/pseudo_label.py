@@ -15,7 +15,7 @@ from mmlm.backend import tf
 from mmlm.config import ConfigError
 from mmlm.data.label_selection import write_pseudo_labels
 from mmlm.experiments.data import ExperimentData
-from mmlm.experiments.downstream import classify, load_task
+from mmlm.experiments.finetune import classify, load_task
 
 
 def pseudo_label(config, workdir, out, threshold=0.9, per_class=0, log=print):

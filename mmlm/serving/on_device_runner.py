@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from mmlm.compression.tflite import TFLiteRunner
+from mmlm.serving.tflite_runner import TFLiteRunner
 from mmlm.config.data import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_PIXELS
 from mmlm.data.example_files import read_audio_file, read_image_file
 

@@ -18,9 +18,10 @@ from mmlm.compression.pruning import (
     tfmot,
 )
 from mmlm.compression.sparsity import sparsity_report, write_sparsity_summaries
-from mmlm.compression.tflite import TFLiteRunner, convert, input_specs
+from mmlm.compression.tflite import convert, input_specs
 from mmlm.config.sections import PruningSchedule
 from mmlm.layers import TransformerEncoderBlock
+from mmlm.serving.tflite_runner import TFLiteRunner
 from mmlm.testing import TestCase
 from mmlm.testing.models import tiny_backbone, tiny_batch
 

@@ -11,7 +11,8 @@ from mmlm.compression.quantization import (
     quantize_backbone,
     quantize_wrappers,
 )
-from mmlm.compression.tflite import TFLiteRunner, convert, input_specs
+from mmlm.compression.tflite import convert, input_specs
+from mmlm.serving.tflite_runner import TFLiteRunner
 from mmlm.tasks.pretraining_task import captioning_inputs
 from mmlm.testing import TestCase
 from mmlm.testing.models import SEQUENCE_LENGTH, tiny_backbone, tiny_batch

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from mmlm.compression.tflite import TFLiteRunner, convert, input_specs
+from mmlm.compression.tflite import convert, input_specs
+from mmlm.serving.tflite_runner import TFLiteRunner
 from mmlm.testing import TestCase
 from mmlm.testing.models import SEQUENCE_LENGTH, tiny_backbone, tiny_batch
 

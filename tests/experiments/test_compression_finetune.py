@@ -9,7 +9,7 @@ import pytest
 
 from mmlm.backend import tf
 from mmlm.compression.quantization import quantize_wrappers
-from mmlm.experiments.finetune import (
+from mmlm.experiments.compression_finetune import (
     prune_and_finetune,
     quantization_aware_finetune,
     restore_objective_heads,

@@ -5,10 +5,11 @@ import os
 
 import numpy as np
 
-from mmlm.compression.tflite import TFLiteRunner, convert_signatures
+from mmlm.compression.tflite import convert_signatures
 from mmlm.data.errors import MediaFileError
 from mmlm.serving.on_device import OnDeviceModule
 from mmlm.serving.on_device_runner import OnDeviceRunner
+from mmlm.serving.tflite_runner import TFLiteRunner
 from mmlm.testing import TestCase
 from mmlm.testing.media import bomb_png
 from mmlm.testing.models import (
