@@ -2,6 +2,7 @@
 load, REST and gRPC side by side, and SIGTERM draining the requests in flight before exit."""
 
 import concurrent.futures
+import ipaddress
 import os
 import signal
 import sys
@@ -46,6 +47,9 @@ class ServeCommandTest(TestCase):
             terminated = False
             try:
                 self.assertEqual("1", _wait_for(url, process)["version"])
+                # Nothing given but ports: REST and gRPC listen on loopback only.
+                self.assertEqual({"127.0.0.1"}, _listening_on(port))
+                self.assertEqual({"127.0.0.1"}, _listening_on(grpc_port))
                 response = requests.post(f"{url}:predict", json={"inputs": ["a"] * 3}, timeout=30)
                 self.assertEqual(413, response.status_code, response.text)
                 add_version(model, base, 2)
@@ -72,6 +76,46 @@ class ServeCommandTest(TestCase):
         self.assertIn("model 'm' version 1 unloaded", stdout)
         self.assertIn("and 2 rows", stdout)
         self.assertTrue(stdout.rstrip().endswith("stopped"), stdout[-500:])
+
+
+def _listening_on(port):
+    """The local addresses of the sockets listening on TCP `port` (from /proc/net/tcp{,6})."""
+    addresses = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, port_hex = local.split(":")
+                if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                    addresses.add(_ip(address))
+    return addresses
+
+
+def _ip(hex_address):
+    """An address of /proc/net/tcp (little-endian 32-bit words) as text."""
+    raw = b"".join(
+        bytes.fromhex(hex_address[i : i + 8])[::-1] for i in range(0, len(hex_address), 8)
+    )
+    address = ipaddress.ip_address(raw)
+    mapped = getattr(address, "ipv4_mapped", None)  # gRPC binds ::ffff:127.0.0.1
+    return str(mapped or address)
+
+
+class DefaultsTest(TestCase):
+    def test_loopback_and_tf_serving_defaults(self):
+        import argparse
+
+        from mmlm.cli import serve
+        from mmlm.serving.server import ServerConfig
+
+        parser = argparse.ArgumentParser()
+        serve.add_parser(parser.add_subparsers())
+        args = parser.parse_args(["serve", "--model", "m"])
+        self.assertEqual(("127.0.0.1", 8501, None), (args.host, args.port, args.grpc_port))
+        self.assertEqual("latest:1", str(args.version_policy))
+        config = ServerConfig()
+        self.assertEqual(("127.0.0.1", None), (config.host, config.grpc_port))
+        self.assertTrue(config.loopback)
 
 
 def _rest_predict(url):
