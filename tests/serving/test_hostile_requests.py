@@ -130,9 +130,16 @@ class HostileRequestTest(TestCase):
         )
         cls.server = cls.server_context.__enter__()
         cls.url = f"{cls.server.url}/v1/models/toy"
+        # The concurrent clients get their own server with the default read timeout: with
+        # 1 s, a client thread starved for a second could meet a keep-alive closing under it.
+        cls.soak_context = running_server(
+            model, max_request_bytes=MAX_REQUEST_BYTES, max_instances=MAX_INSTANCES
+        )
+        cls.soak_url = f"{cls.soak_context.__enter__().url}/v1/models/toy"
 
     @classmethod
     def tearDownClass(cls):
+        cls.soak_context.__exit__(None, None, None)
         cls.server_context.__exit__(None, None, None)
         shutil.rmtree(cls.directory, ignore_errors=True)
         super().tearDownClass()
@@ -212,7 +219,7 @@ class HostileRequestTest(TestCase):
         self._check_concurrent_clients(clients=16, seconds=30)
 
     def _check_concurrent_clients(self, clients, seconds):
-        counts, errors = _run_clients(self.url, clients, seconds)
+        counts, errors = _run_clients(self.soak_url, clients, seconds)
         self.assertEqual([], errors[:10], f"{len(errors)} errors")
         self.assertEqual(set(_MIX), set(counts))  # every kind of request was sent
         self.assertGreater(sum(counts.values()), clients * 2, counts)
