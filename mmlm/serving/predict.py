@@ -241,12 +241,31 @@ def to_array(value, spec, name, row_format=False):
     Raises:
         RequestError: if the values have the wrong type, are ragged or have the wrong shape.
     """
+    _check_depth(value, spec.shape, name)
     if spec.dtype.name == "string":
         array = _string_array(value, name)
     else:
         array = _numeric_array(value, spec.dtype, name)
     check_shape(array, spec.shape, name, row_format)
     return array
+
+
+# Nested deeper than this, a value is no tensor any signature takes (NumPy stops at 64).
+MAX_RANK = 32
+
+
+def _check_depth(value, shape, name):
+    """`RequestError` if `value` nests lists deeper than a tensor of `shape` has dimensions,
+    found along its first elements, before anything recurses through it."""
+    depth = 0
+    while isinstance(value, list) and value:
+        depth, value = depth + 1, value[0]
+    rank = MAX_RANK if shape.rank is None else shape.rank
+    if depth > rank:
+        raise RequestError(
+            f"input '{name}': the values are nested {depth} lists deep, but the input has "
+            f"{rank} dimensions (shape {format_shape(shape)}, the first is the batch)"
+        )
 
 
 def _string_array(value, name):

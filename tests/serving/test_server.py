@@ -33,6 +33,17 @@ BAD_REQUESTS = [
     (b"\xff\xfe", 400, "malformed JSON"),
     ([1, 2], 400, "must be a JSON object, got a list"),
     (b'{"instances": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", 400, "nested too deeply"),
+    # Deeper than a tensor's rank, yet shallow enough for the JSON parser (NumPy stops at 64).
+    (
+        b'{"instances": ' + b"[" * 70 + b'"a"' + b"]" * 70 + b"}",
+        400,
+        "input 'text': the values are nested 70 lists deep, but the input has 1 dimensions",
+    ),
+    (
+        {"signature_name": "embed_audio", "inputs": [[[[[[[[0.5]]]]]]]]},
+        400,
+        "input 'audio': the values are nested 8 lists deep, but the input has 2 dimensions",
+    ),
     ({"signature_name": "nope", "instances": ["a"]}, 400, "no signature 'nope'"),
     ({"signature_name": 3, "instances": ["a"]}, 400, "'signature_name' must be a string"),
     ({"instances": ["a"], "inputs": ["a"]}, 400, "exactly one of 'instances'"),
