@@ -132,6 +132,8 @@ def _parse_json(body):
         raise RequestError(f"malformed JSON: the body is not UTF-8 text ({error})") from None
     except json.JSONDecodeError as error:
         raise RequestError(f"malformed JSON: {error}") from None
+    except ValueError as error:  # an integer of more than 4300 digits, say
+        raise RequestError(f"malformed JSON: {str(error).split(';')[0]}") from None
     if not isinstance(request, dict):
         raise RequestError(f"the request must be a JSON object, got {_json_type(request)}")
     return request
@@ -298,7 +300,14 @@ def _leaves(value):
 
 def _to_bytes(leaf, name):
     if isinstance(leaf, str):
-        return leaf.encode("utf-8")
+        try:
+            return leaf.encode("utf-8")
+        except UnicodeEncodeError:  # JSON's "\ud800": a lone surrogate is no Unicode text
+            code = _surrogate(leaf)
+            raise RequestError(
+                f"input '{name}': a string holds a lone surrogate (\\u{code:x}), which is not "
+                'Unicode text; send raw bytes as {"b64": "..."}'
+            ) from None
     if _is_b64(leaf) and isinstance(leaf["b64"], str):
         try:
             return base64.b64decode(leaf["b64"], validate=True)
@@ -308,6 +317,11 @@ def _to_bytes(leaf, name):
         f'input \'{name}\' expects strings (DT_STRING) or {{"b64": "..."}} objects, '
         f"got {_json_type(leaf)}"
     )
+
+
+def _surrogate(text):
+    """The code point of the first surrogate in `text`."""
+    return next(ord(c) for c in text if 0xD800 <= ord(c) <= 0xDFFF)
 
 
 def _numeric_array(value, dtype, name):

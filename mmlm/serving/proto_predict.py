@@ -82,9 +82,8 @@ def array_from_proto(proto, dtype, name, max_bytes=None):
             `max_bytes` bytes once decoded.
     """
     if proto.dtype != dtype.as_datatype_enum:
-        raise RequestError(
-            f"input '{name}' expects {_dt_name(dtype.as_datatype_enum)}, got {_dt_name(proto.dtype)}"
-        )
+        expected = _dt_name(dtype.as_datatype_enum)
+        raise RequestError(f"input '{name}' expects {expected}, got {_dt_name(proto.dtype)}")
     if proto.tensor_shape.unknown_rank or any(d.size < 0 for d in proto.tensor_shape.dim):
         raise RequestError(f"input '{name}': the tensor's shape must be fully known")
     shape = [d.size for d in proto.tensor_shape.dim]

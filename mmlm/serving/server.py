@@ -2,7 +2,8 @@
 
     GET  /v1/models/NAME[/versions/V | /labels/L]            version status
     GET  /v1/models/NAME[/versions/V | /labels/L]/metadata   signatures (SignatureDefs)
-    POST /v1/models/NAME[/versions/V | /labels/L]:predict    {"signature_name", "instances" | "inputs"}
+    POST /v1/models/NAME[/versions/V | /labels/L]:predict    {"signature_name", "instances"
+                                                              | "inputs"}
 
 so that a client written for TF Serving works unchanged (see `mmlm.serving.predict` for the
 request formats). Without a version, a request goes to the highest available version. The

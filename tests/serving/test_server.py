@@ -32,6 +32,12 @@ BAD_REQUESTS = [
     (b'{"instances": ["a"', 400, "malformed JSON"),
     (b"\xff\xfe", 400, "malformed JSON"),
     ([1, 2], 400, "must be a JSON object, got a list"),
+    (b'{"instances": [' + b"1" * 5000 + b"]}", 400, "malformed JSON: Exceeds the limit (4300"),
+    (
+        b'{"signature_name": "echo", "inputs": ["\\ud800"]}',
+        400,
+        "input 'data': a string holds a lone surrogate (\\ud800), which is not Unicode text",
+    ),
     (b'{"instances": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", 400, "nested too deeply"),
     # Deeper than a tensor's rank, yet shallow enough for the JSON parser (NumPy stops at 64).
     (
