@@ -145,6 +145,11 @@ class ModelManager:
         self.poll()
         if not self._serving:
             failures = "; ".join(f"version {s.version}: {s.error}" for s in self.status())
+            if not failures:
+                present = ", ".join(str(v) for v in sorted(list_versions(self.path)))
+                failures = (
+                    f"the version policy {self.policy} names none of those present ({present})"
+                )
             raise RuntimeError(f"no version of model '{self.name}' could be loaded: {failures}")
         if self.polls_directory and self.poll_seconds > 0:
             self._thread = threading.Thread(

@@ -119,6 +119,12 @@ class VersionPolicyManagerTest(VersionTestCase):
         self.assertEqual({1: "END", 2: "AVAILABLE"}, _states(manager))
         self.assertEqual(1, len(calls))
 
+    def test_policy_naming_no_present_version_is_an_error(self):
+        self.add(1)
+        policy = VersionPolicy.parse("specific:7")
+        with self.assertRaisesRegex(RuntimeError, "specific:7 names none of those present \\(1\\)"):
+            ModelManager(self.base, policy=policy).start()
+
     def test_no_version_loads_is_an_error(self):
         os.makedirs(os.path.join(self.base, "1"))
         with open(os.path.join(self.base, "1", "saved_model.pb"), "wb") as f:
