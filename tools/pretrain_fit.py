@@ -15,14 +15,11 @@ import math
 import mmlm  # before TensorFlow: mmlm makes the process use tf_keras (Keras 2)
 import tensorflow as tf
 from mmlm.config import write_config
+# Variable name parts AdamW does not decay, as in `mmlm pretrain`: biases, norms, positions,
+# learned tokens and the contrastive temperature.
+from mmlm.training import NO_WEIGHT_DECAY
 
 keras = mmlm.keras  # tf_keras: mmlm's models are Keras 2 models
-# Variable name parts AdamW does not decay (as in `mmlm pretrain`): biases, norms, positions,
-# learned tokens and the contrastive temperature.
-NO_WEIGHT_DECAY = [
-    "bias", "gamma", "beta", "norm", "position", "class_token", "mask_token", "null_token",
-    "logit_scale",
-]
 
 
 def parse_args(argv):
@@ -59,7 +56,7 @@ def make_optimizer(trainer, total_steps):
         0.0, max(total_steps - warmup, 1), warmup_target=trainer.learning_rate, warmup_steps=warmup
     )
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=trainer.weight_decay, beta_2=0.98)
-    optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
+    optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
     return optimizer
 
 

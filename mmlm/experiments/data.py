@@ -9,6 +9,7 @@ from mmlm.data.label_selection import label_selection
 from mmlm.data.pipeline import build_dataset
 from mmlm.data.prepare import load_prepared, prepare_data
 from mmlm.data.preprocessing import vocabulary as vocab_lib
+from mmlm.experiments.artifacts import model_dir
 from mmlm.models import ENCODER_INPUTS
 
 _MASK_FEATURES = {
@@ -18,13 +19,9 @@ _MASK_FEATURES = {
 }
 
 
-def run_preprocessor_dir(workdir):
-    """Where a run keeps its preprocessing: its model directory, which is also a preset."""
-    return os.path.join(workdir, "model")
-
-
 def run_vocabulary_path(workdir):
-    return os.path.join(run_preprocessor_dir(workdir), preset_files.VOCABULARY)
+    """The copy of the vocabulary a run keeps in its model directory (a preset)."""
+    return os.path.join(model_dir(workdir), preset_files.VOCABULARY)
 
 
 class ExperimentData:
@@ -32,7 +29,7 @@ class ExperimentData:
 
     The source is opened on first use, so what needs only the vocabulary (exporting a run,
     preprocessing files) works without the data. A run directory keeps its own copy of the
-    vocabulary (`run_preprocessor_dir`): given `workdir`, that copy is used when it exists, so
+    vocabulary (`run_vocabulary_path`): given `workdir`, that copy is used when it exists, so
     a run reads text the way it was trained wherever it is evaluated, resumed or exported.
 
     Args:
@@ -70,7 +67,7 @@ class ExperimentData:
 
     def save_preprocessor(self, workdir):
         """Writes the run's preprocessing (settings and vocabulary) into its model directory."""
-        return self.preprocessor().save_to_preset(run_preprocessor_dir(workdir))
+        return self.preprocessor().save_to_preset(model_dir(workdir))
 
     @property
     def vocabulary_size(self):
