@@ -53,8 +53,10 @@ class PredictRequest:
 
     @property
     def rows(self):
-        """The batch size: the leading dimension of the inputs."""
-        return next(iter(self.inputs.values())).shape[0]
+        """The batch size: the leading dimension of the inputs (1 for a scalar input, which a
+        signature of unknown input rank accepts)."""
+        shape = next(iter(self.inputs.values())).shape
+        return shape[0] if shape else 1
 
     @property
     def batch_key(self):
