@@ -2,11 +2,11 @@
 
 from mmlm.backend import keras, register
 from mmlm.layers import AudioFrontend
-from mmlm.models.encoder import PatchTower, set_tower_fields, tower_config
+from mmlm.models.encoder import TOWER_FIELDS, PatchTower, Tower, tower_sizes
 
 
 @register
-class AudioSpectrogramEncoder(keras.Model):
+class AudioSpectrogramEncoder(Tower):
     """AST-style encoder over (time × mel) patches of a log-mel spectrogram computed in the graph.
 
     Args:
@@ -34,6 +34,15 @@ class AudioSpectrogramEncoder(keras.Model):
     TensorShape([1, 30, 32])
     """
 
+    config_fields = TOWER_FIELDS + (
+        "num_samples",
+        "log_mel",
+        "patch_size",
+        "spectrogram_mean",
+        "spectrogram_std",
+        "patch_positions",
+    )
+
     def __init__(
         self,
         num_samples,
@@ -55,15 +64,7 @@ class AudioSpectrogramEncoder(keras.Model):
         )
         num_patches = frontend.num_patches(num_samples)
         tower = PatchTower(
-            frontend.patch_grid(num_samples),
-            patch_size,
-            hidden_dim,
-            num_layers,
-            num_heads,
-            intermediate_dim,
-            dropout,
-            pooling,
-            patch_positions,
+            frontend.patch_grid(num_samples), patch_size, tower_sizes(locals()), patch_positions
         )
 
         def audio_inputs():
@@ -91,26 +92,6 @@ class AudioSpectrogramEncoder(keras.Model):
         masked_outputs["frame_mask"] = features["frame_mask"]
         self.masked_encoder = keras.Model(masked_inputs, masked_outputs, name=f"{self.name}_masked")
         self.frontend = frontend
-        self.num_samples = num_samples
-        self.log_mel = dict(log_mel)
-        self.patch_size = patch_size
         self.num_patches = num_patches
-        self.spectrogram_mean = spectrogram_mean
-        self.spectrogram_std = spectrogram_std
-        self.patch_positions = patch_positions
-        set_tower_fields(self, locals())
-
-    def get_config(self):
-        return {
-            **tower_config(self),
-            "num_samples": self.num_samples,
-            "log_mel": self.log_mel,
-            "patch_size": self.patch_size,
-            "spectrogram_mean": self.spectrogram_mean,
-            "spectrogram_std": self.spectrogram_std,
-            "patch_positions": self.patch_positions,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        log_mel = dict(log_mel)
+        self.store_config(locals())

@@ -1,4 +1,4 @@
-"""Pieces every encoder tower shares: the block stack, pooling and config fields."""
+"""Pieces every tower shares: config fields, token embeddings, the block stack, patch towers."""
 
 from mmlm.backend import keras, keras_nlp
 from mmlm.layers import (
@@ -13,26 +13,61 @@ from mmlm.layers import (
 
 PATCH_POSITIONS = ("learned", "sincos")
 
-TOWER_FIELDS = (
-    "hidden_dim",
-    "num_layers",
-    "num_heads",
-    "intermediate_dim",
-    "dropout",
-    "pooling",
-)
+# The sizes every Transformer tower takes (the encoders add `pooling`).
+SIZE_FIELDS = ("hidden_dim", "num_layers", "num_heads", "intermediate_dim", "dropout")
+TOWER_FIELDS = SIZE_FIELDS + ("pooling",)
 
 
-def tower_config(model):
-    """The base config of a functional tower (name, trainable) plus its size fields."""
-    config = {"name": model.name, "trainable": model.trainable}
-    config.update({field: getattr(model, field) for field in TOWER_FIELDS})
-    return config
+class Tower(keras.Model):
+    """A functional model whose config is its constructor arguments, each kept under its name.
+
+    A subclass lists them in `config_fields`, builds its graph, calls `super().__init__` with the
+    inputs and outputs and then `self.store_config(locals())`; `get_config` and `from_config`
+    follow from the list.
+    """
+
+    config_fields = ()
+
+    def store_config(self, arguments):
+        """Keeps each of `config_fields` from `arguments` (the constructor's `locals()`)."""
+        for field in self.config_fields:
+            setattr(self, field, arguments[field])
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        config.update({field: getattr(self, field) for field in self.config_fields})
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
-def set_tower_fields(model, values):
-    for field in TOWER_FIELDS:
-        setattr(model, field, values[field])
+def tower_sizes(arguments):
+    """The `TOWER_FIELDS` of a constructor's `locals()`, for `PatchTower`."""
+    return {field: arguments[field] for field in TOWER_FIELDS}
+
+
+class TokenEmbeddings:
+    """Token + learned position embeddings → dropout: the input of the text towers.
+
+    The layers are attributes, so the decoder can also run them one step at a time.
+    """
+
+    def __init__(self, vocabulary_size, sequence_length, hidden_dim, dropout):
+        self.token_embedding = keras.layers.Embedding(
+            vocabulary_size, hidden_dim, name="token_embedding"
+        )
+        self.position_embedding = keras_nlp.layers.PositionEmbedding(
+            sequence_length, name="position_embedding"
+        )
+        self.add = keras.layers.Add(name="embeddings_add")
+        self.dropout = keras.layers.Dropout(dropout, name="embeddings_dropout")
+
+    def __call__(self, token_ids):
+        """(B, L) ids → (B, L, H)."""
+        tokens = self.token_embedding(token_ids)  # (B, L, H)
+        return self.dropout(self.add([tokens, self.position_embedding(tokens)]))
 
 
 class BlockStack:
@@ -75,25 +110,15 @@ class PatchTower:
     Args:
         grid: (rows, cols) of the patch grid; patches are row-major.
         patch_size: side of the square patches.
-        hidden_dim, num_layers, num_heads, intermediate_dim, dropout, pooling: tower size.
+        sizes: the tower's `TOWER_FIELDS` (hidden_dim, num_layers, num_heads,
+            intermediate_dim, dropout, pooling).
         positions: "learned" (a table of rows · cols vectors) or "sincos" (fixed 2-D
             sine-cosine of each patch's row and column).
         stem_channels: the patch embedding's convolutional stem (empty: linear patches).
     """
 
-    def __init__(
-        self,
-        grid,
-        patch_size,
-        hidden_dim,
-        num_layers,
-        num_heads,
-        intermediate_dim,
-        dropout,
-        pooling,
-        positions="learned",
-        stem_channels=(),
-    ):
+    def __init__(self, grid, patch_size, sizes, positions="learned", stem_channels=()):
+        hidden_dim, pooling = sizes["hidden_dim"], sizes["pooling"]
         if positions not in PATCH_POSITIONS:
             raise ValueError(f"`positions` must be one of {PATCH_POSITIONS}, got {positions!r}.")
         self.patch_embedding = PatchEmbedding(
@@ -107,12 +132,12 @@ class PatchTower:
                 grid[0] * grid[1], name="position_embedding"
             )
         self.add = keras.layers.Add(name="embeddings_add")
-        self.dropout = keras.layers.Dropout(dropout, name="embeddings_dropout")
+        self.dropout = keras.layers.Dropout(sizes["dropout"], name="embeddings_dropout")
         self.class_token = (
             PrependToken(hidden_dim, name="class_token") if pooling == "class_token" else None
         )
         self.all_valid = AllValidMask(name="all_valid_mask")
-        self.stack = BlockStack(num_layers, num_heads, intermediate_dim, dropout, pooling)
+        self.stack = BlockStack(**{field: sizes[field] for field in TOWER_FIELDS[1:]})
 
     def __call__(self, inputs, padding_mask=None, patch_mask=None):
         """Images (B, H, W, C) or spectrograms (B, T, M) → tower outputs.

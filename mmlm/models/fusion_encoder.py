@@ -8,10 +8,11 @@ from mmlm.layers import (
     PrependToken,
     PresenceMask,
 )
+from mmlm.models.encoder import SIZE_FIELDS, Tower
 
 
 @register
-class CrossModalFusionEncoder(keras.Model):
+class CrossModalFusionEncoder(Tower):
     """Each modality's tokens attend to the other modalities' tokens, layer after layer.
 
     Per layer and modality, a `CrossModalFusionBlock` updates that modality's sequence from the
@@ -32,6 +33,8 @@ class CrossModalFusionEncoder(keras.Model):
         sequence_output (B, 1 + ΣLm, H), padding_mask (B, 1 + ΣLm), pooled_output (B, H)
         (mean over valid positions).
     """
+
+    config_fields = ("modalities",) + SIZE_FIELDS
 
     def __init__(
         self,
@@ -93,28 +96,10 @@ class CrossModalFusionEncoder(keras.Model):
             },
             **kwargs,
         )
-        self.modalities = modalities
-        self.hidden_dim = hidden_dim
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.intermediate_dim = intermediate_dim
-        self.dropout = dropout
+        self.store_config(locals())
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "modalities": list(self.modalities),
-            "hidden_dim": self.hidden_dim,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        return {**super().get_config(), "modalities": list(self.modalities)}
 
 
 def _concatenate(sequences, masks, suffix):

@@ -1,11 +1,12 @@
 """Causal text decoder with cross-attention to an encoder (fused multimodal) sequence."""
 
-from mmlm.backend import keras, keras_nlp, register
+from mmlm.backend import keras, register
 from mmlm.layers import TransformerDecoderBlock
+from mmlm.models.encoder import SIZE_FIELDS, TokenEmbeddings, Tower
 
 
 @register
-class TextDecoder(keras.Model):
+class TextDecoder(Tower):
     """Token + position embeddings → causal decoder blocks with cross-attention → logits.
 
     Used for captioning (conditioned on image and/or audio), translation (conditioned on the
@@ -26,6 +27,8 @@ class TextDecoder(keras.Model):
         sequence_output (B, L, H), logits (B, L, vocabulary_size) float32.
     """
 
+    config_fields = ("vocabulary_size", "sequence_length") + SIZE_FIELDS
+
     def __init__(
         self,
         vocabulary_size,
@@ -37,12 +40,7 @@ class TextDecoder(keras.Model):
         dropout=0.0,
         **kwargs,
     ):
-        token_embedding = keras.layers.Embedding(
-            vocabulary_size, hidden_dim, name="token_embedding"
-        )
-        position_embedding = keras_nlp.layers.PositionEmbedding(
-            sequence_length, name="position_embedding"
-        )
+        embeddings = TokenEmbeddings(vocabulary_size, sequence_length, hidden_dim, dropout)
         blocks = [
             TransformerDecoderBlock(
                 intermediate_dim, num_heads, dropout=dropout, name=f"block_{index}"
@@ -60,9 +58,7 @@ class TextDecoder(keras.Model):
             "encoder_sequence": keras.Input((None, hidden_dim), name="encoder_sequence"),
             "encoder_padding_mask": keras.Input((None,), dtype="bool", name="encoder_padding_mask"),
         }
-        tokens = token_embedding(inputs["decoder_token_ids"])
-        x = keras.layers.Add(name="embeddings_add")([tokens, position_embedding(tokens)])
-        x = keras.layers.Dropout(dropout, name="embeddings_dropout")(x)
+        x = embeddings(inputs["decoder_token_ids"])  # (B, L, H)
         for block in blocks:
             x = block(
                 x,
@@ -74,32 +70,9 @@ class TextDecoder(keras.Model):
         super().__init__(
             inputs=inputs, outputs={"sequence_output": x, "logits": lm_head(x)}, **kwargs
         )
-        self.token_embedding = token_embedding
-        self.position_embedding = position_embedding
+        self.token_embedding = embeddings.token_embedding
+        self.position_embedding = embeddings.position_embedding
         self.blocks = blocks
         self.final_norm = final_norm
         self.lm_head = lm_head
-        self.vocabulary_size = vocabulary_size
-        self.sequence_length = sequence_length
-        self.hidden_dim = hidden_dim
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.intermediate_dim = intermediate_dim
-        self.dropout = dropout
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "vocabulary_size": self.vocabulary_size,
-            "sequence_length": self.sequence_length,
-            "hidden_dim": self.hidden_dim,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        self.store_config(locals())

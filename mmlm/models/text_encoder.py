@@ -1,11 +1,11 @@
 """Text Transformer encoder (understanding and contrastive embeddings)."""
 
-from mmlm.backend import keras, keras_nlp, register
-from mmlm.models.encoder import BlockStack, set_tower_fields, tower_config
+from mmlm.backend import keras, register
+from mmlm.models.encoder import TOWER_FIELDS, BlockStack, TokenEmbeddings, Tower
 
 
 @register
-class TextEncoder(keras.Model):
+class TextEncoder(Tower):
     """Token + learned position embeddings → pre-LN Transformer blocks → LayerNorm.
 
     Args:
@@ -28,6 +28,8 @@ class TextEncoder(keras.Model):
     TensorShape([2, 32])
     """
 
+    config_fields = TOWER_FIELDS + ("vocabulary_size", "sequence_length")
+
     def __init__(
         self,
         vocabulary_size,
@@ -40,17 +42,10 @@ class TextEncoder(keras.Model):
         pooling="mean",
         **kwargs,
     ):
-        token_embedding = keras.layers.Embedding(
-            vocabulary_size, hidden_dim, name="token_embedding"
-        )
-        position_embedding = keras_nlp.layers.PositionEmbedding(
-            sequence_length, name="position_embedding"
-        )
+        embeddings = TokenEmbeddings(vocabulary_size, sequence_length, hidden_dim, dropout)
         token_ids = keras.Input((None,), dtype="int32", name="token_ids")
         padding_mask = keras.Input((None,), dtype="bool", name="padding_mask")
-        tokens = token_embedding(token_ids)  # (B, L, H)
-        x = keras.layers.Add(name="embeddings_add")([tokens, position_embedding(tokens)])
-        x = keras.layers.Dropout(dropout, name="embeddings_dropout")(x)
+        x = embeddings(token_ids)  # (B, L, H)
         outputs = BlockStack(num_layers, num_heads, intermediate_dim, dropout, pooling)(
             x, padding_mask
         )
@@ -59,17 +54,4 @@ class TextEncoder(keras.Model):
             outputs=outputs,
             **kwargs,
         )
-        self.vocabulary_size = vocabulary_size
-        self.sequence_length = sequence_length
-        set_tower_fields(self, locals())
-
-    def get_config(self):
-        return {
-            **tower_config(self),
-            "vocabulary_size": self.vocabulary_size,
-            "sequence_length": self.sequence_length,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        self.store_config(locals())

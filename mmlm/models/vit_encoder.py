@@ -1,11 +1,11 @@
 """ViT image encoder."""
 
 from mmlm.backend import keras, register
-from mmlm.models.encoder import PatchTower, set_tower_fields, tower_config
+from mmlm.models.encoder import TOWER_FIELDS, PatchTower, Tower, tower_sizes
 
 
 @register
-class ViTEncoder(keras.Model):
+class ViTEncoder(Tower):
     """Vision Transformer: square patches → pre-LN Transformer, class-token or mean pooling.
 
     Args:
@@ -33,6 +33,8 @@ class ViTEncoder(keras.Model):
     TensorShape([2, 16, 32])
     """
 
+    config_fields = TOWER_FIELDS + ("image_size", "patch_size", "patch_positions", "stem_channels")
+
     def __init__(
         self,
         image_size,
@@ -49,17 +51,9 @@ class ViTEncoder(keras.Model):
     ):
         side = image_size // patch_size
         num_patches = side * side
+        stem_channels = tuple(stem_channels)
         tower = PatchTower(
-            (side, side),
-            patch_size,
-            hidden_dim,
-            num_layers,
-            num_heads,
-            intermediate_dim,
-            dropout,
-            pooling,
-            patch_positions,
-            stem_channels,
+            (side, side), patch_size, tower_sizes(locals()), patch_positions, stem_channels
         )
         rescale = keras.layers.Rescaling(2.0, offset=-1.0, name="rescale")  # [0, 1] → [-1, 1]
 
@@ -75,22 +69,5 @@ class ViTEncoder(keras.Model):
             tower(rescale(masked_images), patch_mask=patch_mask),
             name=f"{self.name}_masked",
         )
-        self.image_size = image_size
-        self.patch_size = patch_size
         self.num_patches = num_patches
-        self.patch_positions = patch_positions
-        self.stem_channels = tuple(stem_channels)
-        set_tower_fields(self, locals())
-
-    def get_config(self):
-        return {
-            **tower_config(self),
-            "image_size": self.image_size,
-            "patch_size": self.patch_size,
-            "patch_positions": self.patch_positions,
-            "stem_channels": self.stem_channels,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        self.store_config(locals())
