@@ -29,6 +29,7 @@ from mmlm.config import (
     TaskKind,
     TextConfig,
     TrainerConfig,
+    smoke_variant,
 )
 
 TEST = ("grep", "make", "psmisc", "sed", "tar", "wget", "wget-gnulib", "xz")
@@ -79,11 +80,11 @@ def get_config(smoke=False):
     )
     if not smoke:
         return config
-    return dataclasses.replace(
+    return smoke_variant(
         config,
-        name="catalog_translation_smoke",
-        data=dataclasses.replace(data, global_batch_size=8, shuffle_buffer=64),
+        steps=3,
+        eval_every=3,
+        global_batch_size=8,
+        shuffle_buffer=64,
         task=dataclasses.replace(TASK, eval_examples=16),
-        trainer=TrainerConfig(steps=3, warmup_steps=1, eval_every=3, checkpoint_every=3),
-        runtime=RuntimeConfig(),
     )

@@ -27,6 +27,7 @@ from mmlm.config import (
     RuntimeConfig,
     TaskConfig,
     TrainerConfig,
+    smoke_variant,
 )
 
 IMAGE = ImageConfig(image_size=28, random_translation=0.1, random_contrast=0.0, random_flip=True)
@@ -61,15 +62,7 @@ def get_config(smoke=False):
     )
     if not smoke:
         return config
-    return dataclasses.replace(
-        config,
-        name="fashion_mnist_smoke",
-        data=dataclasses.replace(data, global_batch_size=8, shuffle_buffer=64),
-        trainer=TrainerConfig(
-            steps=3, warmup_steps=1, eval_every=3, checkpoint_every=3, log_every=1
-        ),
-        runtime=RuntimeConfig(),
-    )
+    return smoke_variant(config, steps=3, eval_every=3, global_batch_size=8, shuffle_buffer=64)
 
 
 def finetuning_config(name, task: TaskConfig, smoke=False, **trainer_changes):

@@ -12,9 +12,8 @@ Semi-supervised runs on a labelled subset: `configs/fashion_mnist_semi_supervise
 """
 
 import dataclasses
-import os
 
-from mmlm.config import TaskConfig, TaskKind, load_config_module
+from mmlm.config import TaskConfig, TaskKind, sibling_config
 
 TASK = TaskConfig(
     kind=TaskKind.CLASSIFICATION, modality="image", label_feature="label", num_classes=10
@@ -22,10 +21,7 @@ TASK = TaskConfig(
 
 
 def get_config(smoke=False):
-    fashion_mnist = load_config_module(
-        os.path.join(os.path.dirname(os.path.abspath(__file__)), "fashion_mnist.py")
-    )
-    config = fashion_mnist.finetuning_config(
+    config = sibling_config(__file__, "fashion_mnist.py").finetuning_config(
         "fashion_mnist_classification",
         TASK,
         smoke,

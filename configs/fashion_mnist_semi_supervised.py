@@ -20,17 +20,15 @@ Both runs see the same 1,000 true labels; the test split is the full 10,000.
 """
 
 import dataclasses
-import os
 
-from mmlm.config import load_config_module
+from mmlm.config import sibling_config
 
 NUM_LABELLED = 1000
 
 
 def get_config(smoke=False):
-    here = os.path.dirname(os.path.abspath(__file__))
-    fashion_mnist = load_config_module(os.path.join(here, "fashion_mnist.py"))
-    classification = load_config_module(os.path.join(here, "fashion_mnist_classification.py"))
+    fashion_mnist = sibling_config(__file__, "fashion_mnist.py")
+    classification = sibling_config(__file__, "fashion_mnist_classification.py")
     task = dataclasses.replace(classification.TASK, num_labelled=NUM_LABELLED)
     return fashion_mnist.finetuning_config(
         "fashion_mnist_semi_supervised",

@@ -24,8 +24,6 @@ and the decoded examples are not cached in memory (their size is the data's; set
 third of the step time).
 """
 
-import dataclasses
-
 from mmlm.config import (
     AudioConfig,
     DataConfig,
@@ -41,6 +39,7 @@ from mmlm.config import (
     RuntimeConfig,
     TextConfig,
     TrainerConfig,
+    smoke_variant,
 )
 
 MANIFEST = "my_data/manifest.jsonl"
@@ -72,12 +71,4 @@ def get_config(smoke=False):
     )
     if not smoke:
         return config
-    return dataclasses.replace(
-        config,
-        name="manifest_smoke",
-        data=dataclasses.replace(config.data, global_batch_size=4, shuffle_buffer=32),
-        trainer=TrainerConfig(
-            steps=4, epochs=0, warmup_steps=1, eval_every=2, checkpoint_every=2, log_every=1
-        ),
-        runtime=RuntimeConfig(),
-    )
+    return smoke_variant(config, steps=4, eval_every=2, global_batch_size=4, shuffle_buffer=32)

@@ -13,9 +13,8 @@ own --workdir). Questions and answers come from each scene's structure
 """
 
 import dataclasses
-import os
 
-from mmlm.config import TaskConfig, TaskKind, load_config_module
+from mmlm.config import TaskConfig, TaskKind, sibling_config
 
 TASK = TaskConfig(
     kind=TaskKind.GENERATION,
@@ -26,9 +25,7 @@ TASK = TaskConfig(
 
 
 def get_config(smoke=False):
-    scenes = load_config_module(
-        os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenes.py")
-    )
+    scenes = sibling_config(__file__, "scenes.py")
     config = scenes.finetuning_config("question_answering", TASK, smoke)
     text = dataclasses.replace(
         config.data.text, extra_text_features=("text_es", "question", "answer")

@@ -25,8 +25,10 @@ from mmlm.config import (
     RuntimeConfig,
     ScenesConfig,
     TaskConfig,
+    TaskKind,
     TextConfig,
     TrainerConfig,
+    smoke_variant,
 )
 
 # Speech in the scenes lasts 2-6.6 s. 512-point FFTs (400-sample Hann windows) take the fast
@@ -44,6 +46,24 @@ HARD_NEGATIVE_WORDS = (
     "circle rectangle triangle",
     "zero one two three four five six seven eight nine",
 )
+
+# The downstream tasks fine-tuned from the scenes backbone, each run through its own file
+# (`configs/<name>.py`, docs/tasks.md).
+TASKS = {
+    "captioning": TaskConfig(kind=TaskKind.GENERATION, conditioning=("image",), target_text="text"),
+    "speech_recognition": TaskConfig(
+        kind=TaskKind.GENERATION, conditioning=("audio",), target_text="text"
+    ),
+    "translation": TaskConfig(
+        kind=TaskKind.GENERATION, conditioning=(), source_text="text", target_text="text_es"
+    ),
+    "colour_from_speech": TaskConfig(
+        kind=TaskKind.CLASSIFICATION, modality="audio", label_feature="object_color", num_classes=8
+    ),
+    "shape_from_caption": TaskConfig(
+        kind=TaskKind.CLASSIFICATION, modality="text", label_feature="object_shape", num_classes=4
+    ),
+}
 
 
 def get_config(smoke=False):
@@ -77,22 +97,18 @@ def get_config(smoke=False):
     )
     if not smoke:
         return config
-    return dataclasses.replace(
+    return smoke_variant(
         config,
-        name="scenes_smoke",
+        steps=4,
+        eval_every=2,
+        global_batch_size=4,
+        shuffle_buffer=32,
         data=DataConfig(
-            scenes=ScenesConfig(num_train=24, num_validation=8, num_test=16),
-            global_batch_size=4,
-            shuffle_buffer=32,
-            audio=AUDIO,
+            scenes=ScenesConfig(num_train=24, num_validation=8, num_test=16), audio=AUDIO
         ),
         # Every objective, so tests exercise them all. The vocabulary of 24 captions holds few
         # whole words: these two are among them.
         objective=ObjectiveConfig(hard_negative_words=("circle rectangle",)),
-        trainer=TrainerConfig(
-            steps=4, warmup_steps=1, eval_every=2, checkpoint_every=2, log_every=1
-        ),
-        runtime=RuntimeConfig(),
     )
 
 
@@ -117,3 +133,8 @@ def finetuning_config(name, task: TaskConfig, smoke=False):
         trainer=trainer,
         runtime=runtime,
     )
+
+
+def task_config(name, smoke=False):
+    """`TASKS[name]` fine-tuned from this file's backbone (what `configs/<name>.py` runs)."""
+    return finetuning_config(name, TASKS[name], smoke)

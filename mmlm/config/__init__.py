@@ -15,10 +15,11 @@ from mmlm.config.data import (
     TFDSConfig,
 )
 from mmlm.config.evaluation import EvaluationConfig
-from mmlm.config.experiment import ExperimentConfig
+from mmlm.config.experiment import ExperimentConfig, smoke_variant
 from mmlm.config.loader import (
     load_config,
     load_config_module,
+    sibling_config,
     with_absolute_paths,
     write_config,
 )

@@ -45,3 +45,31 @@ class ExperimentConfig:
     task: TaskConfig = TaskConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     runtime: RuntimeConfig = RuntimeConfig()
+
+
+def smoke_variant(config, steps, eval_every, global_batch_size, shuffle_buffer, **changes):
+    """The `:smoke` variant of an experiment, what tests and laptops run.
+
+    `steps` optimizer steps (evaluating and checkpointing every `eval_every`, logging every
+    step), batches of `global_batch_size`, the default runtime and `_smoke` after the name;
+    `changes` replace other sections (a smaller `data`, say, which still gets the batch size and
+    shuffle buffer).
+    """
+    data = changes.pop("data", config.data)
+    trainer = TrainerConfig(
+        steps=steps,
+        warmup_steps=1,
+        eval_every=eval_every,
+        checkpoint_every=eval_every,
+        log_every=1,
+    )
+    return dataclasses.replace(
+        config,
+        name=config.name + "_smoke",
+        data=dataclasses.replace(
+            data, global_batch_size=global_batch_size, shuffle_buffer=shuffle_buffer
+        ),
+        trainer=trainer,
+        runtime=RuntimeConfig(),
+        **changes,
+    )

@@ -29,6 +29,15 @@ def load_config_module(path):
     return module
 
 
+def sibling_config(file, name):
+    """The module of the experiment file `name` in the folder of `file` (pass `__file__`).
+
+    Example (in `configs/captioning.py`):
+    >>> sibling_config(__file__, "scenes.py").finetuning_config("captioning", TASK, smoke)
+    """
+    return load_config_module(os.path.join(os.path.dirname(os.path.abspath(file)), name))
+
+
 def _load_python(path, variant):
     if variant not in ("", "smoke"):
         raise base.ConfigError(f"--config {path}:{variant}: the only variant is ':smoke'")

@@ -1,5 +1,6 @@
 """Typed configs: overrides, errors that name the key, YAML round trips, experiment files."""
 
+import glob
 import os
 
 import pytest
@@ -10,6 +11,7 @@ from mmlm.config import (
     ExperimentConfig,
     Modality,
     Precision,
+    RuntimeConfig,
     apply_overrides,
     from_dict,
     load_config,
@@ -17,7 +19,8 @@ from mmlm.config import (
     write_config,
 )
 
-SCENES = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "scenes.py")
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
+SCENES = os.path.join(CONFIGS, "scenes.py")
 
 
 def test_overrides_are_parsed_by_type():
@@ -94,3 +97,15 @@ def test_experiment_file_and_smoke_variant():
         load_config(SCENES + ":large")
     with pytest.raises(ConfigError, match="no such file"):
         load_config("configs/missing.py")
+
+
+@pytest.mark.parametrize(
+    "path", sorted(glob.glob(os.path.join(CONFIGS, "*.py"))), ids=os.path.basename
+)
+def test_every_experiment_file_and_its_smoke_variant(path):
+    full, smoke = load_config(path), load_config(path + ":smoke")
+    assert smoke.name == full.name + "_smoke"
+    assert smoke.trainer.steps <= 4 < full.trainer.steps
+    assert smoke.trainer.log_every == 1 and smoke.runtime == RuntimeConfig()
+    assert smoke.data.global_batch_size <= 8 < full.data.global_batch_size
+    assert smoke.data.source == full.data.source and smoke.task.kind == full.task.kind
