@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from mmlm.config import ConfigError
 from mmlm.data.sources.catalog_builder import CatalogPairs, CatalogPairsConfig
-from mmlm.data.sources.source import Source, absent_value
+from mmlm.data.sources.source import Source, absent, section_arguments
 
 
 class CatalogSource(Source):
@@ -52,28 +52,16 @@ class CatalogSource(Source):
     @classmethod
     def from_config(cls, config):
         """The source of a `DataConfig` (`data.source=catalogs`)."""
-        c = config.catalogs
-        if not c.train_catalogs:
+        if not config.catalogs.train_catalogs:
             raise ConfigError("data.source=catalogs needs data.catalogs.train_catalogs")
-        return cls(
-            config.data_dir,
-            locale_dir=c.locale_dir,
-            language=c.language,
-            train_catalogs=c.train_catalogs,
-            validation_catalogs=c.validation_catalogs,
-            test_catalogs=c.test_catalogs,
-            max_words=c.max_words,
-        )
+        return cls(config.data_dir, **section_arguments(config.catalogs))
 
     def standardize(self, example):
         return {
             "text": example["text"],
             self.target_key: example["translation"],
             "text_present": tf.constant(True),
-            "image": absent_value("image"),
-            "image_present": tf.constant(False),
-            "audio": absent_value("audio"),
-            "audio_present": tf.constant(False),
+            **absent("image", "audio"),
             "catalog": example["catalog"],
         }
 

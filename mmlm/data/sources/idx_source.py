@@ -5,7 +5,7 @@ import os
 import tensorflow as tf
 
 from mmlm.data.sources.idx_builder import IdxImages, IdxImagesConfig
-from mmlm.data.sources.source import Source, absent_value
+from mmlm.data.sources.source import Source, absent, section_arguments
 
 
 class IdxSource(Source):
@@ -42,21 +42,13 @@ class IdxSource(Source):
     @classmethod
     def from_config(cls, config):
         """The source of a `DataConfig` (`data.source=idx`)."""
-        return cls(
-            config.data_dir,
-            directory=config.idx.directory,
-            class_names=config.idx.class_names,
-            validation_size=config.idx.validation_size,
-        )
+        return cls(config.data_dir, **section_arguments(config.idx))
 
     def standardize(self, example):
         return {
             "image": tf.image.grayscale_to_rgb(example["image"]),
             "image_present": tf.constant(True),
-            "text": absent_value("text"),
-            "text_present": tf.constant(False),
-            "audio": absent_value("audio"),
-            "audio_present": tf.constant(False),
+            **absent("text", "audio"),
             "label": tf.cast(example["label"], tf.int32),
             "index": example["index"],
         }

@@ -7,7 +7,7 @@ import tensorflow as tf
 from mmlm.data.sources import scenes
 from mmlm.data.sources.scenes import vocabulary as scenes_vocabulary
 from mmlm.data.sources.scenes_builder import Scenes, ScenesBuilderConfig
-from mmlm.data.sources.source import Source
+from mmlm.data.sources.source import Source, section_arguments
 
 MAX_OBJECTS = 2
 OBJECT_FIELDS = ("shape", "color", "position", "digit")
@@ -73,18 +73,11 @@ class ScenesSource(Source):
     @classmethod
     def from_config(cls, config):
         """The source of a `DataConfig` (`data.source=scenes`)."""
-        s = config.scenes
         return cls(
             config.data_dir,
             image_size=config.image.image_size,
             sample_rate=config.audio.sample_rate,
-            speech_languages=s.speech_languages,
-            num_train=s.num_train,
-            num_validation=s.num_validation,
-            num_test=s.num_test,
-            seed=s.seed,
-            heldout_combos=s.heldout_combos,
-            heldout_fraction=s.heldout_fraction,
+            **section_arguments(config.scenes),
         )
 
     def standardize(self, example):

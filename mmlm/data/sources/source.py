@@ -12,6 +12,8 @@ Presence flags mark modalities a row does not have; they never stand in for bad 
 reported when the data is prepared (see `validation_report`).
 """
 
+import dataclasses
+
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -25,6 +27,21 @@ def absent_value(modality):
         "image": tf.zeros((0, 0, 3), tf.uint8),
         "audio": tf.zeros((0,), tf.int16),
     }[modality]
+
+
+def absent(*modalities):
+    """The standardized entries of modalities a source does not have: empty, present False."""
+    entries = {}
+    for modality in modalities:
+        entries[modality] = absent_value(modality)
+        entries[f"{modality}_present"] = tf.constant(False)
+    return entries
+
+
+def section_arguments(section):
+    """A config section's fields as keyword arguments: a source takes its section's settings
+    (`data.catalogs`, `data.idx`, `data.scenes`) under the same names."""
+    return {field.name: getattr(section, field.name) for field in dataclasses.fields(section)}
 
 
 class Source:

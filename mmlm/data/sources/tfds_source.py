@@ -3,7 +3,7 @@
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from mmlm.data.sources.source import Source, absent_value
+from mmlm.data.sources.source import Source, absent
 
 
 def _get_path(example, path, name):
@@ -73,10 +73,7 @@ class TFDSSource(Source):
         out = {}
         for modality, path in self.paths.items():
             if not path:
-                out[modality], out[f"{modality}_present"] = (
-                    absent_value(modality),
-                    tf.constant(False),
-                )
+                out.update(absent(modality))
                 continue
             value = _get_path(example, path, modality)
             if modality == "text" and value.shape.rank == 1:
