@@ -17,17 +17,9 @@ class WordExchangeNegatives(WordGroupLayer):
     2023). Per sequence, one pair of positions holding different members of one group is chosen
     uniformly, and their tokens are exchanged.
 
-    Args:
-        groups: list of lists of token ids; each group has at least 2 distinct ids, and an id is
-            in at most one group.
-        seed: op-level seed of the draws.
-
-    Call arguments:
-        token_ids: int (B, L) token ids.
-
-    Returns:
-        (negative_token_ids int (B, L), valid bool (B,)): valid is False (and the row unchanged)
-        where no two different words of one group occur in the sequence.
+    Args, call arguments and returns: those of `WordGroupLayer` (groups of token ids, a seed;
+    token ids in, negatives and a validity flag out); a row is not valid where no two
+    different words of one group occur in the sequence.
     """
 
     def call(self, token_ids):

@@ -13,6 +13,13 @@ class WordGroupLayer(keras.layers.Layer):
             in at most one group.
         seed: op-level seed of the subclass's draws.
 
+    Call arguments (of the subclasses):
+        token_ids: int (B, L) token ids.
+
+    Returns (of the subclasses):
+        (negative_token_ids, same dtype and shape, valid bool (B,)): valid is False, and the row
+        unchanged, where the sequence holds nothing the subclass can rewrite.
+
     Raises:
         ValueError: naming the layer class and the offending group.
     """

@@ -16,17 +16,9 @@ class WordSwapNegatives(WordGroupLayer):
     al. 2023). Per sequence, one position holding a group member is chosen uniformly, and its
     token is replaced by one of the other members of its group, uniformly.
 
-    Args:
-        groups: list of lists of token ids; each group has at least 2 distinct ids, and an id is
-            in at most one group.
-        seed: op-level seed of the draws.
-
-    Call arguments:
-        token_ids: int (B, L) token ids.
-
-    Returns:
-        (negative_token_ids int (B, L), valid bool (B,)): valid is False (and the row unchanged)
-        where the sequence has no word of any group.
+    Args, call arguments and returns: those of `WordGroupLayer` (groups of token ids, a seed;
+    token ids in, negatives and a validity flag out); a row is not valid where the sequence
+    has no word of any group.
     """
 
     def __init__(self, groups, seed=None, **kwargs):

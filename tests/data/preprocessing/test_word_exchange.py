@@ -40,20 +40,3 @@ class WordExchangeNegativesTest(TestCase):
         self.assertEqual({(2, 1, 2), (2, 1, 3), (2, 2, 3)}, {k for k in exchanges if k[0] == 2})
         self.assertAllClose([150, 150], [exchanges[(0, 1, 4)], exchanges[(0, 3, 5)]], atol=40)
         self.assertGreater(min(n for k, n in exchanges.items() if k[0] == 2), 60)
-
-    def test_serialization_and_dataset_map(self):
-        layer = WordExchangeNegatives(GROUPS, seed=1, name="exchange")
-        self.run_serialization_test(layer)
-        dataset = tf.data.Dataset.from_tensors(tf.constant([[1, 20, 4, 21, 2]], tf.int64))
-        negatives, valid = next(iter(dataset.map(layer)))
-        self.assertEqual(tf.int64, negatives.dtype)
-        self.assertAllEqual([[1, 21, 4, 20, 2]], negatives)
-        self.assertAllEqual([True], valid)
-
-    def test_bad_groups(self):
-        with self.assertRaisesRegex(ValueError, "WordExchangeNegatives needs at least one group"):
-            WordExchangeNegatives([])
-        with self.assertRaisesRegex(ValueError, "2 distinct"):
-            WordExchangeNegatives([[4, 4]])
-        with self.assertRaisesRegex(ValueError, "more than one group"):
-            WordExchangeNegatives([[4, 5], [5, 6]])

@@ -43,23 +43,6 @@ class WordSwapNegativesTest(TestCase):
         self.assertEqual({10, 12}, set(row3))
         self.assertGreater(min(row3.values()), 100)
 
-    def test_serialization_and_dataset_map(self):
-        layer = WordSwapNegatives(GROUPS, seed=1, name="swap")
-        self.run_serialization_test(layer)
-        dataset = tf.data.Dataset.from_tensors(tf.constant([[1, 20, 2]], tf.int64)).map(layer)
-        negatives, valid = next(iter(dataset))
-        self.assertEqual(tf.int64, negatives.dtype)
-        self.assertAllEqual([[1, 21, 2]], negatives)
-        self.assertAllEqual([True], valid)
-
-    def test_bad_groups(self):
-        with self.assertRaisesRegex(ValueError, "at least one group"):
-            WordSwapNegatives([])
-        with self.assertRaisesRegex(ValueError, "2 distinct"):
-            WordSwapNegatives([[4, 4]])
-        with self.assertRaisesRegex(ValueError, "more than one group"):
-            WordSwapNegatives([[4, 5], [5, 6]])
-
     def test_groups_from_words(self):
         vocabulary = list(RESERVED_TOKENS) + ["a", "red", "circle", "square", "tri", "##angle"]
         text = TextPreprocessor(vocabulary, sequence_length=8)
