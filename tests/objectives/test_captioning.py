@@ -5,20 +5,11 @@ import numpy as np
 from mmlm.backend import tf
 from mmlm.objectives import causal_lm_loss, shift_for_causal_lm, token_cross_entropy
 from mmlm.testing import TestCase
-
-
-def numpy_token_cross_entropy(logits, labels):
-    """(B, L) -log softmax(logits)[label], with log-sum-exp written out, float64."""
-    logits = logits.astype(np.float64)
-    peak = logits.max(axis=-1, keepdims=True)
-    log_sum_exp = peak[..., 0] + np.log(np.exp(logits - peak).sum(axis=-1))
-    return log_sum_exp - np.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
+from mmlm.testing.references import numpy_token_cross_entropy, random_token_logits
 
 
 def random_captions(seed, batch=4, length=7, vocabulary=13):
-    rng = np.random.default_rng(seed)
-    logits = (2.0 * rng.standard_normal((batch, length, vocabulary))).astype(np.float32)
-    labels = rng.integers(0, vocabulary, (batch, length)).astype(np.int32)
+    logits, labels = random_token_logits(seed, (batch, length), vocabulary, scale=2.0)
     lengths = np.array([7, 3, 0, 5])[:batch]  # Row 2 is absent (no caption).
     weights = (np.arange(length)[None, :] < lengths[:, None]).astype(np.float32)
     return logits, labels, weights
@@ -43,7 +34,7 @@ class CaptioningTest(TestCase):
             self.assertEqual(batch_total.dtype, tf.float32)
             self.assertEqual(batch_count.dtype, tf.float32)
             total, count = total + float(batch_total), count + float(batch_count)
-        per_token = np.concatenate([numpy_token_cross_entropy(l, y)[w > 0] for l, y, w in batches])
+        per_token = np.concatenate([numpy_token_cross_entropy(x, y)[w > 0] for x, y, w in batches])
         self.assertEqual(per_token.size, count)
         self.assertAllClose(np.exp(per_token.mean()), np.exp(total / count), rtol=1e-5)
 

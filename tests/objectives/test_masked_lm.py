@@ -5,20 +5,11 @@ import numpy as np
 from mmlm.backend import tf
 from mmlm.objectives import masked_lm_accuracy, masked_lm_loss
 from mmlm.testing import TestCase
-
-
-def numpy_token_cross_entropy(logits, labels):
-    """(B, K) -log softmax(logits)[label], with log-sum-exp written out, float64."""
-    logits = logits.astype(np.float64)
-    peak = logits.max(axis=-1, keepdims=True)
-    log_sum_exp = peak[..., 0] + np.log(np.exp(logits - peak).sum(axis=-1))
-    return log_sum_exp - np.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
+from mmlm.testing.references import numpy_token_cross_entropy, random_token_logits
 
 
 def random_batch(seed, batch=3, positions=5, vocabulary=11):
-    rng = np.random.default_rng(seed)
-    logits = (3.0 * rng.standard_normal((batch, positions, vocabulary))).astype(np.float32)
-    ids = rng.integers(0, vocabulary, (batch, positions)).astype(np.int32)
+    logits, ids = random_token_logits(seed, (batch, positions), vocabulary, scale=3.0)
     weights = np.ones((batch, positions), np.float32)
     weights[0, 3:] = 0.0
     weights[2, :] = 0.0  # A row with no mask position at all.
