@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmlm.backend import keras
+from mmlm.testing.references import numpy_token_cross_entropy
 
 
 def _to_numpy(structure):
@@ -99,3 +100,36 @@ class TestCase(tf.test.TestCase):
         for single, mapped_single in zip(one_by_one, unbatched_map):
             self.assertAllCloseNested(single, mapped_single, **tolerances)
         return batched
+
+    def run_token_loss_test(self, loss_fn, logits, labels, weights):
+        """A weighted mean of token cross-entropies, `loss_fn(logits, labels, weights)`.
+
+        Checks it against the NumPy reference (a float32 scalar, with float or bool weights),
+        that zero weights give 0 and zero gradients, and that bfloat16 logits give the float32
+        loss of their rounded values with finite gradients.
+        """
+        expected = np.sum(numpy_token_cross_entropy(logits, labels) * weights) / weights.sum()
+        loss = loss_fn(logits, labels, weights)
+        self.assertEqual((loss.dtype, loss.shape), (tf.float32, ()))
+        self.assertAllClose(expected, loss, atol=1e-5)
+        self.assertAllClose(expected, loss_fn(logits, labels, weights > 0), atol=1e-5)
+
+        loss, gradient = _loss_and_gradient(loss_fn, logits, labels, 0 * weights)
+        self.assertEqual(float(loss), 0.0)
+        self.assertAllEqual(np.zeros(logits.shape), gradient)
+
+        logits16 = tf.cast(logits, tf.bfloat16)
+        rounded = tf.cast(logits16, tf.float32).numpy()
+        expected = np.sum(numpy_token_cross_entropy(rounded, labels) * weights) / weights.sum()
+        loss, gradient = _loss_and_gradient(loss_fn, logits16, labels, weights)
+        self.assertEqual(loss.dtype, tf.float32)
+        self.assertAllClose(expected, loss, atol=1e-5)
+        self.assertTrue(np.isfinite(gradient).all())
+
+
+def _loss_and_gradient(loss_fn, logits, labels, weights):
+    logits = tf.convert_to_tensor(logits)
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = loss_fn(logits, labels, weights)
+    return loss, tf.cast(tape.gradient(loss, logits), tf.float32).numpy()
