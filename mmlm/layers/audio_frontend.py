@@ -1,6 +1,7 @@
 """Raw waveform → normalized log-mel spectrogram and its patch validity, in the graph."""
 
 from mmlm.backend import keras, register, tf
+from mmlm.layers.config_fields import with_fields
 from mmlm.layers.log_mel_spectrogram import LogMelSpectrogram
 from mmlm.layers.patch_embedding import patch_mask_from_frames
 
@@ -67,13 +68,8 @@ class AudioFrontend(keras.layers.Layer):
         }
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "log_mel": self.log_mel,
-                "patch_size": self.patch_size,
-                "spectrogram_mean": self.spectrogram_mean,
-                "spectrogram_std": self.spectrogram_std,
-            }
+        return with_fields(
+            super().get_config(),
+            self,
+            ("log_mel", "patch_size", "spectrogram_mean", "spectrogram_std"),
         )
-        return config

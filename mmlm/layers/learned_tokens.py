@@ -1,6 +1,7 @@
 """Small learned vectors: class/null tokens, mask tokens and modality embeddings."""
 
 from mmlm.backend import keras, register, tf
+from mmlm.layers.config_fields import with_fields
 
 
 class _LearnedVector(keras.layers.Layer):
@@ -26,9 +27,7 @@ class _LearnedVector(keras.layers.Layer):
         return tf.tile(vector[None, None, :], (tf.shape(sequence)[0], 1, 1))
 
     def get_config(self):
-        config = super().get_config()
-        config["hidden_dim"] = self.hidden_dim
-        return config
+        return with_fields(super().get_config(), self, ("hidden_dim",))
 
 
 @register

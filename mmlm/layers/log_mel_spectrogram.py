@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from mmlm.backend import keras, register, tf
+from mmlm.layers.config_fields import with_fields
 
 _MEL_SCALES = ("slaney", "htk")
 
@@ -287,25 +288,25 @@ class LogMelSpectrogram(keras.layers.Layer):
         return input_shape[:-1].concatenate([frames, self.num_mel_bins])
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "sample_rate": self.sample_rate,
-                "fft_length": self.fft_length,
-                "frame_length": self.frame_length,
-                "frame_step": self.frame_step,
-                "num_mel_bins": self.num_mel_bins,
-                "lower_edge_hertz": self.lower_edge_hertz,
-                "upper_edge_hertz": self.upper_edge_hertz,
-                "mel_scale": self.mel_scale,
-                "center": self.center,
-                "power": self.power,
-                "amin": self.amin,
-                "top_db": self.top_db,
-                "ref": self.ref,
-            }
+        return with_fields(
+            super().get_config(),
+            self,
+            (
+                "sample_rate",
+                "fft_length",
+                "frame_length",
+                "frame_step",
+                "num_mel_bins",
+                "lower_edge_hertz",
+                "upper_edge_hertz",
+                "mel_scale",
+                "center",
+                "power",
+                "amin",
+                "top_db",
+                "ref",
+            ),
         )
-        return config
 
 
 def _log10(x):

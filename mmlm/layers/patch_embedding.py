@@ -1,6 +1,7 @@
 """Patches of images or spectrograms, embedded linearly or through a small convolutional stem."""
 
 from mmlm.backend import keras, register, tf
+from mmlm.layers.config_fields import with_fields
 from mmlm.layers.prunable import PrunableKernelsMixin
 
 
@@ -124,12 +125,6 @@ class PatchEmbedding(PrunableKernelsMixin, keras.layers.Layer):
         return tf.TensorShape([input_shape[0], count, self.hidden_dim])
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "patch_size": self.patch_size,
-                "hidden_dim": self.hidden_dim,
-                "stem_channels": self.stem_channels,
-            }
+        return with_fields(
+            super().get_config(), self, ("patch_size", "hidden_dim", "stem_channels")
         )
-        return config

@@ -1,6 +1,7 @@
 """Sequence pooling that respects padding."""
 
 from mmlm.backend import keras, register, tf
+from mmlm.layers.config_fields import with_fields
 
 POOLING_MODES = ("class_token", "mean")
 
@@ -39,6 +40,4 @@ class MaskedPooling(keras.layers.Layer):
         return tf.math.divide_no_nan(total, count)
 
     def get_config(self):
-        config = super().get_config()
-        config["mode"] = self.mode
-        return config
+        return with_fields(super().get_config(), self, ("mode",))

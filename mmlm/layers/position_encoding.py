@@ -3,6 +3,7 @@
 import numpy as np
 
 from mmlm.backend import keras, register, tf
+from mmlm.layers.config_fields import with_fields
 
 
 def sincos_2d_table(rows, cols, hidden_dim, max_wavelength=10000.0):
@@ -71,12 +72,4 @@ class SinCosPositionEncoding2D(keras.layers.Layer):
         return tf.broadcast_to(table[None], tf.shape(inputs))
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "grid_rows": self.grid_rows,
-                "grid_cols": self.grid_cols,
-                "max_wavelength": self.max_wavelength,
-            }
-        )
-        return config
+        return with_fields(super().get_config(), self, ("grid_rows", "grid_cols", "max_wavelength"))

@@ -1,6 +1,7 @@
 """Projection into the shared, L2-normalized embedding space."""
 
 from mmlm.backend import keras, register, tf
+from mmlm.layers.config_fields import with_fields
 from mmlm.layers.prunable import PrunableKernelsMixin
 
 
@@ -41,6 +42,4 @@ class ProjectionHead(PrunableKernelsMixin, keras.layers.Layer):
         return tf.TensorShape([input_shape[0], self.embedding_dim])
 
     def get_config(self):
-        config = super().get_config()
-        config["embedding_dim"] = self.embedding_dim
-        return config
+        return with_fields(super().get_config(), self, ("embedding_dim",))

@@ -1,6 +1,7 @@
 """Fixed-length waveforms (and optionally log-mel spectrograms) with padding masks."""
 
 from mmlm.backend import keras, register, tf
+from mmlm.layers.config_fields import with_fields
 from mmlm.layers.log_mel_spectrogram import LogMelSpectrogram
 
 _INT16_SCALE = 1.0 / 32768.0
@@ -98,12 +99,6 @@ class AudioPreprocessor(keras.layers.Layer):
         return outputs
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "sample_rate": self.sample_rate,
-                "duration_seconds": self.duration_seconds,
-                "log_mel": self.log_mel,
-            }
+        return with_fields(
+            super().get_config(), self, ("sample_rate", "duration_seconds", "log_mel")
         )
-        return config

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from mmlm.backend import keras, keras_cv, register
+from mmlm.layers.config_fields import with_fields
 
 
 def _stream(seed, index):
@@ -106,15 +107,15 @@ class ImagePreprocessor(keras.layers.Layer):
         return tuple(input_shape[:-3]) + (self.image_size, self.image_size, 3)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "image_size": self.image_size,
-                "augment": self.augment,
-                "random_translation": self.random_translation,
-                "random_contrast": self.random_contrast,
-                "random_flip": self.random_flip,
-                "seed": self.seed,
-            }
+        return with_fields(
+            super().get_config(),
+            self,
+            (
+                "image_size",
+                "augment",
+                "random_translation",
+                "random_contrast",
+                "random_flip",
+                "seed",
+            ),
         )
-        return config

@@ -4,6 +4,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from mmlm.backend import keras_nlp, register
+from mmlm.layers.config_fields import with_fields
 
 
 class _SeededItemSelector(tf_text.RandomItemSelector):
@@ -70,6 +71,4 @@ class MaskedLMMaskGenerator(keras_nlp.layers.MaskedLMMaskGenerator):
         )
 
     def get_config(self):
-        config = super().get_config()
-        config["seed"] = self.seed
-        return config
+        return with_fields(super().get_config(), self, ("seed",))

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from mmlm.backend import keras, register
+from mmlm.layers.config_fields import with_fields
 
 
 @register
@@ -47,13 +48,6 @@ class PatchMaskGenerator(keras.layers.Layer):
         return mask if self.batched else mask[0]
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_patches": self.num_patches,
-                "mask_ratio": self.mask_ratio,
-                "seed": self.seed,
-                "batched": self.batched,
-            }
+        return with_fields(
+            super().get_config(), self, ("num_patches", "mask_ratio", "seed", "batched")
         )
-        return config

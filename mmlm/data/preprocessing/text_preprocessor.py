@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from mmlm.backend import keras, keras_nlp, register
 from mmlm.data.preprocessing import vocabulary as vocab_lib
+from mmlm.layers.config_fields import with_fields
 
 
 @register
@@ -84,13 +85,7 @@ class TextPreprocessor(keras.layers.Layer):
         return self.tokenizer.detokenize(self.tokenizer(texts))
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                # Inline, so `from_config(get_config())` alone rebuilds the same tokenizer.
-                "vocabulary": self.vocabulary,
-                "sequence_length": self.sequence_length,
-                "lowercase": self.lowercase,
-            }
+        # Inline, so `from_config(get_config())` alone rebuilds the same tokenizer.
+        return with_fields(
+            super().get_config(), self, ("vocabulary", "sequence_length", "lowercase")
         )
-        return config

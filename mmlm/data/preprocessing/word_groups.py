@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from mmlm.backend import keras
+from mmlm.layers.config_fields import with_fields
 
 
 class WordGroupLayer(keras.layers.Layer):
@@ -53,6 +54,4 @@ class WordGroupLayer(keras.layers.Layer):
         return tf.reduce_any(matches, axis=-1), member
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"groups": self.groups, "seed": self.seed})
-        return config
+        return with_fields(super().get_config(), self, ("groups", "seed"))
