@@ -12,6 +12,7 @@ from mmlm.cli import generate as generate_command
 from mmlm.cli import pseudo_label as pseudo_label_command
 from mmlm.cli import serve as serve_command
 from mmlm.cli import train as train_commands
+from mmlm.cli import tune as tune_command
 
 
 def build_parser():
@@ -22,6 +23,7 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     data_command.add_parser(subparsers)
     train_commands.add_parsers(subparsers)
+    tune_command.add_parser(subparsers)
     evaluate_command.add_parser(subparsers)
     pseudo_label_command.add_parser(subparsers)
     export_commands.add_parsers(subparsers)

@@ -43,3 +43,10 @@ from mmlm.config.sections import (
     TaskKind,
     TrainerConfig,
 )
+from mmlm.config.tuning import (
+    Direction,
+    ParameterKind,
+    SearchAlgorithm,
+    SearchParameter,
+    TuningConfig,
+)

@@ -14,6 +14,7 @@ from mmlm.config.sections import (
     TaskConfig,
     TrainerConfig,
 )
+from mmlm.config.tuning import TuningConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ExperimentConfig:
         task: what `mmlm finetune` trains (pretraining runs leave it at its default).
         evaluation: what `mmlm evaluate` scores besides retrieval (zero-shot from labels).
         runtime: strategy, precision, parallelism.
+        tuning: the search space and search of `mmlm tune`.
     """
 
     name: str = "experiment"
@@ -45,6 +47,7 @@ class ExperimentConfig:
     task: TaskConfig = TaskConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     runtime: RuntimeConfig = RuntimeConfig()
+    tuning: TuningConfig = TuningConfig()
 
 
 def smoke_variant(config, steps, eval_every, global_batch_size, shuffle_buffer, **changes):

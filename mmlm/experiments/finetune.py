@@ -17,13 +17,14 @@ from mmlm.experiments.pretrain import train_backbone
 from mmlm.tasks.builders import build_backbone, build_task
 
 
-def finetune(config, workdir, init_from=None, log=print):
+def finetune(config, workdir, init_from=None, log=print, callbacks=()):
     """Fine-tunes the backbone pretrained in `init_from` on `config.task` (resumes `workdir`).
 
     The backbone is rebuilt from `config.model` under the run's precision policy and given the
     pretrained weights (so the model sections of both configs must agree); without `init_from`
     it starts from random weights (a task trained from scratch). A classification head is
-    saved beside the backbone (`workdir/model/task.weights.h5`).
+    saved beside the backbone (`workdir/model/task.weights.h5`). `callbacks`: extra Keras
+    callbacks of the run (see `train_backbone`).
 
     Returns:
         (task, history); the fine-tuned backbone is saved to `workdir/model/backbone.keras`.
@@ -41,7 +42,9 @@ def finetune(config, workdir, init_from=None, log=print):
             _copy_weights(pretrained, backbone, init_from)
         return build_task(config, backbone)
 
-    task, history = train_backbone(config, workdir, make_task, log=log, init_from=init_from)
+    task, history = train_backbone(
+        config, workdir, make_task, log=log, init_from=init_from, callbacks=callbacks
+    )
     if config.task.kind is TaskKind.CLASSIFICATION:
         task.save_weights(task_weights_path(workdir))
     return task, history

@@ -22,8 +22,10 @@ from mmlm.training.strategy import is_chief, make_strategy
 _PROJECTOR_EXAMPLES = 256
 
 
-def pretrain(config, workdir, log=print):
+def pretrain(config, workdir, log=print, callbacks=()):
     """Trains (or resumes) the pretraining run of `config` in `workdir`.
+
+    `callbacks`: extra Keras callbacks of the run (see `train_backbone`).
 
     Returns:
         (task, history); the backbone is saved to `workdir/model/backbone.keras`.
@@ -33,10 +35,11 @@ def pretrain(config, workdir, log=print):
         workdir,
         lambda data: build_pretraining_task(config, data.vocabulary_size),
         log=log,
+        callbacks=callbacks,
     )
 
 
-def train_backbone(config, workdir, make_task, log=print, init_from=None):
+def train_backbone(config, workdir, make_task, log=print, init_from=None, callbacks=()):
     """Trains (or resumes) the task `make_task(data)` of `config` with the one trainer.
 
     What every run that produces a backbone shares (pretraining, distillation): the strategy,
@@ -51,6 +54,8 @@ def train_backbone(config, workdir, make_task, log=print, init_from=None):
             scope with the precision policy set.
         log: line printer.
         init_from: the run whose backbone the task starts from (its vocabulary is used).
+        callbacks: extra Keras callbacks (e.g. `mmlm tune`'s report to its trial), run after
+            the validation callbacks, so they see the validation metrics in the logs.
 
     Returns:
         (task, history).
@@ -69,7 +74,7 @@ def train_backbone(config, workdir, make_task, log=print, init_from=None):
         data.save_preprocessor(workdir)  # the run reads text as trained, wherever it goes
     log_dir = os.path.join(workdir, "tensorboard")
     validation = data.dataset("validation")
-    callbacks = _chief_callbacks(config, data, validation, log_dir, log) if is_chief() else []
+    chief = _chief_callbacks(config, data, validation, log_dir, log) if is_chief() else []
 
     def build_task():
         task = make_task(data)
@@ -91,7 +96,7 @@ def train_backbone(config, workdir, make_task, log=print, init_from=None):
         runtime=config.runtime,
         workdir=workdir,
         global_batch_size=config.data.global_batch_size,
-        callbacks=callbacks,
+        callbacks=[*chief, *callbacks],
         log=log,
         strategy=strategy,
     )

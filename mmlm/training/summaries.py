@@ -3,6 +3,7 @@
     write_media      inputs/images, inputs/spectrograms (as images), inputs/audio
     write_projector  one checkpoint variable per modality + metadata.tsv + projector_config.pbtxt
     write_hparams    the HParams plugin's experiment config and this run's values
+    write_hparams_config, write_session   an experiment and one session per run (tuning)
     MediaSummary     a callback that writes one batch's media when training begins
 
 Everything is written eagerly with `tf.summary` into the given directory; the Keras `TensorBoard`
@@ -188,6 +189,39 @@ def write_hparams(log_dir, hparams, metrics):
         hp.hparams(flat)
     writer.close()
     return flat
+
+
+def write_hparams_config(log_dir, names, metrics):
+    """Writes the HParams plugin's experiment (hyperparameter names, metric tags) alone.
+
+    With `write_session` per run in subdirectories of `log_dir`, TensorBoard shows one table
+    row per run (what `mmlm tune` writes for its trials).
+    """
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default(step=0):
+        hp.hparams_config(
+            hparams=[hp.HParam(name) for name in names],
+            metrics=[hp.Metric(tag) for tag in metrics],
+        )
+    writer.close()
+
+
+def write_session(log_dir, hparams, scalars, session_id, step):
+    """One HParams session in `log_dir`: its values and its metric scalars at `step`.
+
+    Args:
+        log_dir: the session's directory (a subdirectory of `write_hparams_config`'s).
+        hparams: {name: value} (flattened as `write_hparams` does).
+        scalars: {tag: float}, the metrics the experiment names.
+        session_id: the session's name in the table (e.g. "trial 3").
+        step: the step the scalars are recorded at.
+    """
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default(step=step):
+        hp.hparams(flatten_hparams(hparams), trial_id=session_id)
+        for tag, value in scalars.items():
+            tf.summary.scalar(tag, value)
+    writer.close()
 
 
 def _present(batch, key, modality):
