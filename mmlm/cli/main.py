@@ -7,6 +7,7 @@ from mmlm.cli import compress as compress_command
 from mmlm.cli import data as data_command
 from mmlm.cli import distill as distill_command
 from mmlm.cli import evaluate as evaluate_command
+from mmlm.cli import explain as explain_command
 from mmlm.cli import export as export_commands
 from mmlm.cli import generate as generate_command
 from mmlm.cli import pseudo_label as pseudo_label_command
@@ -28,6 +29,7 @@ def build_parser():
     pseudo_label_command.add_parser(subparsers)
     export_commands.add_parsers(subparsers)
     generate_command.add_parser(subparsers)
+    explain_command.add_parser(subparsers)
     compress_command.add_parser(subparsers)
     distill_command.add_parser(subparsers)
     serve_command.add_parser(subparsers)

@@ -2,6 +2,7 @@
 
 from mmlm.backend import keras, tf
 from mmlm.evaluation.evaluator import EmbeddingCollector, evaluate_backbone
+from mmlm.experiments.explain import has_cross_attention, write_attention_summaries
 
 
 def retrieval_scalars(metrics):
@@ -21,6 +22,9 @@ def retrieval_scalars(metrics):
 class RetrievalEvaluation(keras.callbacks.Callback):
     """At every evaluation (epoch end), retrieval R@K on validation data, into TensorBoard.
 
+    With a cross-modal fusion, the attention maps of the first validation examples are written
+    too, as images (`attention/layer_L/m/head_H`, see `write_attention_summaries`).
+
     Args:
         dataset: the validation `tf.data.Dataset` (all features, not distributed).
         log_dir: TensorBoard run directory (scalars go to `log_dir/validation`).
@@ -36,6 +40,7 @@ class RetrievalEvaluation(keras.callbacks.Callback):
         self.log = log
         self._writer = None
         self._collector = None  # traced once, reused by every evaluation
+        self._attention = None  # (backbone, its attention model, the batch drawn)
 
     def on_epoch_end(self, epoch, logs=None):
         backbone = self.model.backbone
@@ -54,9 +59,18 @@ class RetrievalEvaluation(keras.callbacks.Callback):
             for name, value in scalars.items():
                 tf.summary.scalar(name, value)
         self._writer.flush()
+        self._write_attention(backbone, step)
         recall_at_1 = {k: v for k, v in scalars.items() if k.endswith("/R@1")}
         if logs is not None:  # History and EarlyStopping see R@1 as val_retrieval/...
             logs.update({f"val_{name}": value for name, value in recall_at_1.items()})
         shown = ", ".join(f"{k.split('/')[1]} {v:.3f}" for k, v in recall_at_1.items())
         if shown:  # nothing to retrieve between fewer than two modalities
             self.log(f"step {step}: validation R@1: {shown}")
+
+    def _write_attention(self, backbone, step):
+        if not has_cross_attention(backbone):
+            return
+        if self._attention is None or self._attention[0] is not backbone:
+            self._attention = (backbone, backbone.attention_model(), next(iter(self.dataset)))
+        _, model, batch = self._attention
+        write_attention_summaries(backbone, batch, f"{self.log_dir}/validation", step, model=model)

@@ -10,6 +10,7 @@ from mmlm.evaluation.label_zero_shot import ZeroShotInputError
 from mmlm.evaluation.report import format_table
 from mmlm.experiments.artifacts import load_backbone, write_json
 from mmlm.experiments.data import ExperimentData
+from mmlm.experiments.explain import write_attention_summaries
 
 
 def evaluate(config, workdir, split="test", json_path=None, log=print):
@@ -38,8 +39,9 @@ def evaluate(config, workdir, split="test", json_path=None, log=print):
     try:
         if labels is not None:  # bad flags fail before the model loads
             check_label_zero_shot(labels, set(dataset.element_spec))
+        backbone = load_backbone(workdir)
         metrics = evaluate_backbone(
-            load_backbone(workdir),
+            backbone,
             dataset,
             text_preprocessor=data.text_preprocessor() if data.vocabulary else None,
             labels=labels,
@@ -54,7 +56,17 @@ def evaluate(config, workdir, split="test", json_path=None, log=print):
     _plot_label_confusions(metrics.get("zero_shot", {}), plot_stem)
     log(format_table(metrics))
     write_json(metrics, json_path, log)
+    _write_attention(
+        backbone, dataset, os.path.join(workdir, "tensorboard", f"evaluate_{split}"), log
+    )
     return metrics
+
+
+def _write_attention(backbone, dataset, log_dir, log):
+    """The cross-modal attention maps of the split's first examples, as TensorBoard images."""
+    tags = write_attention_summaries(backbone, next(iter(dataset)), log_dir)
+    if tags:
+        log(f"attention maps ({len(tags)} images per example) written to {log_dir}")
 
 
 def _label_zero_shot(evaluation, source):

@@ -6,7 +6,11 @@ TFLite can quantize (see `finite_masks.py`) and mmlm's registered names, and pin
 every mmlm tower shares (pre-LayerNorm, GELU).
 """
 
-from mmlm.backend import keras_nlp, register
+from keras_nlp.src.layers.modeling.transformer_layer_utils import (
+    merge_padding_and_attention_mask,
+)
+
+from mmlm.backend import keras, keras_nlp, register
 from mmlm.layers.finite_masks import use_finite_masks
 from mmlm.layers.prunable import PrunableKernelsMixin
 
@@ -116,3 +120,38 @@ class CrossModalFusionBlock(TransformerDecoderBlock):
             training=training,
             **kwargs,
         )
+
+    def cross_attention_scores(
+        self,
+        decoder_sequence,
+        encoder_sequence,
+        decoder_padding_mask=None,
+        encoder_padding_mask=None,
+    ):
+        """The cross-attention probabilities this block computes, (B, num_heads, Lq, Lc).
+
+        Runs the self-attention sub-block as `call` does (inference mode), then the
+        cross-attention through `keras.layers.MultiHeadAttention.call` with
+        `return_attention_scores=True` (keras-nlp's cached attention cannot return them): the
+        same weights, masks and softmax, so a saved model need not change to be inspected.
+        Arguments as in `call`.
+        """
+        self_mask = merge_padding_and_attention_mask(decoder_sequence, decoder_padding_mask, None)
+        x = decoder_sequence
+        if self.normalize_first:
+            x = self._self_attention_layer_norm(x)
+        x = self._self_attention_layer(query=x, value=x, attention_mask=self_mask)
+        x = x + decoder_sequence
+        if self.normalize_first:
+            x = self._cross_attention_layer_norm(x)
+        else:
+            x = self._self_attention_layer_norm(x)
+        cross_mask = merge_padding_and_attention_mask(encoder_sequence, encoder_padding_mask, None)
+        _, scores = keras.layers.MultiHeadAttention.call(
+            self._cross_attention_layer,
+            query=x,
+            value=encoder_sequence,
+            attention_mask=cross_mask,
+            return_attention_scores=True,
+        )
+        return scores

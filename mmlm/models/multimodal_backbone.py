@@ -5,6 +5,7 @@ import os
 from mmlm import preset_files
 from mmlm.backend import keras, register
 from mmlm.layers import ProjectionHead
+from mmlm.models.attention_maps import fusion_attention_model, key_segments
 
 MODALITIES = ("text", "image", "audio")
 
@@ -185,6 +186,37 @@ class MultimodalBackbone(keras.Model):
         fused = self.fusion_encoder(fusion_inputs)
         outputs = {key: fused[key] for key in ("sequence_output", "padding_mask")}
         return keras.Model(inputs, outputs, name="conditioning_model")
+
+    def attention_model(self):
+        """A functional model: encoder inputs + `{m}_present` → the fusion's cross-attention.
+
+        Outputs {"layer_L/m": (B, num_heads, Lq, Lc)} (see `models/attention_maps.py`), on
+        this backbone's weights; the saved backbone does not change. `attention_key_segments`
+        says which key columns hold which modality.
+        """
+        if self.fusion_encoder is None:
+            raise ValueError("attention_model needs a fusion encoder.")
+        inputs, _, fusion_inputs = _encoder_graph(self.encoders)
+        maps = fusion_attention_model(self.fusion_encoder)(fusion_inputs)
+        return keras.Model(inputs, maps, name="attention_model")
+
+    def attention_key_segments(self, text_length):
+        """{query modality: {"null" or key modality: slice of key columns}} of the maps.
+
+        Args:
+            text_length: the length of the text inputs (token_ids.shape[1]); image and audio
+                sequences have their encoders' fixed patch counts (+ a class token).
+        """
+        lengths, class_tokens = {}, []
+        for m, encoder in self.encoders.items():
+            if m == "text":
+                lengths[m] = int(text_length)
+                continue
+            class_token = getattr(encoder, "pooling", None) == "class_token"
+            lengths[m] = encoder.num_patches + int(class_token)
+            if class_token:
+                class_tokens.append(m)
+        return key_segments(self.modalities, lengths, class_tokens)
 
     def save_to_preset(self, preset):
         """Writes this backbone into the preset directory `preset` (created if needed).

@@ -151,3 +151,18 @@ def write_tiny_manifest(folder, per_colour=8, test_per_colour=2, seed=0):
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(json.dumps(row) for row in rows) + "\n")
     return path
+
+
+def untrained_scenes_run(workdir):
+    """A run directory over the smoke scenes with an untrained backbone, its preprocessing and
+    config.yaml, as `mmlm pretrain` leaves one (without training). Returns (config, workdir)."""
+    from mmlm.config import write_config
+    from mmlm.experiments.artifacts import save_backbone
+    from mmlm.experiments.data import ExperimentData
+    from mmlm.tasks.builders import build_backbone
+
+    config, _, vocabulary = prepared_smoke_scenes()
+    save_backbone(build_backbone(config, len(vocabulary)), workdir)
+    ExperimentData(config).save_preprocessor(workdir)
+    write_config(config, workdir)
+    return config, workdir

@@ -4,6 +4,7 @@
     write_projector  one checkpoint variable per modality + metadata.tsv + projector_config.pbtxt
     write_hparams    the HParams plugin's experiment config and this run's values
     write_hparams_config, write_session   an experiment and one session per run (tuning)
+    write_attention_maps  attention/<layer>/<modality>/head_<h>: cross-attention maps as images
     MediaSummary     a callback that writes one batch's media when training begins
 
 Everything is written eagerly with `tf.summary` into the given directory; the Keras `TensorBoard`
@@ -77,6 +78,45 @@ def write_media(
             audio = tf.cast(audio, tf.float32)[..., tf.newaxis]  # (B, samples, 1)
             tf.summary.audio("inputs/audio", audio, sample_rate, max_outputs=max_outputs)
     writer.close()
+
+
+def attention_images(maps, min_side=64):
+    """Attention maps (B, Lq, Lk) → grayscale images (B, s·Lq, s·Lk, 1) in [0, 1].
+
+    Each map is divided by its largest weight (a uniform map is then white, an all-zero one
+    black) and each cell drawn as an s × s block, s the smallest integer that makes the longer
+    side at least `min_side` pixels: queries are rows, keys columns.
+    """
+    x = tf.cast(maps, tf.float32)  # (B, Lq, Lk)
+    x = x / tf.maximum(tf.reduce_max(x, axis=[1, 2], keepdims=True), 1e-12)
+    longest = max(int(x.shape[1]), int(x.shape[2]), 1)
+    scale = -(-min_side // longest)  # ceil
+    x = tf.repeat(tf.repeat(x, scale, axis=1), scale, axis=2)
+    return x[..., tf.newaxis]
+
+
+def write_attention_maps(log_dir, maps, step=0, max_outputs=3):
+    """Writes cross-attention maps as images, one tag per layer, query modality and head.
+
+    Args:
+        log_dir: the run directory to write an event file into.
+        maps: {"layer_L/m": (B, num_heads, Lq, Lk)} (`MultimodalBackbone.attention_model`).
+        step: the global step the images are recorded at.
+        max_outputs: at most this many examples per tag.
+    Returns:
+        The tags written (`attention/layer_L/m/head_H`).
+    """
+    tags = []
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default(step=step), tf.summary.record_if(True):
+        for name, values in maps.items():
+            values = tf.convert_to_tensor(values)
+            for head in range(int(values.shape[1])):
+                tag = f"attention/{name}/head_{head}"
+                tf.summary.image(tag, attention_images(values[:, head]), max_outputs=max_outputs)
+                tags.append(tag)
+    writer.close()
+    return tags
 
 
 def _projector_label(label):

@@ -8,7 +8,9 @@ import os
 import pytest
 import yaml
 from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from mmlm.backend import tf
 from mmlm.cli.main import main
 from mmlm.config import (
     DataSource,
@@ -18,6 +20,7 @@ from mmlm.config import (
     load_config,
     write_config,
 )
+from mmlm.experiments.artifacts import load_backbone
 from mmlm.testing.data import smoke_config
 
 COLOURS = {"red": (220, 30, 30), "blue": (30, 70, 220), "green": (30, 150, 50)}
@@ -110,6 +113,21 @@ def test_retrieval_controls_duplicates_and_zero_shot_from_labels(run, tmp_path, 
     png = result["confusion_matrix_png"]
     assert png == str(tmp_path / "metrics_label_from_image_confusion.png")
     assert os.path.getsize(png) > 1000
+
+    # The fusion's attention maps of the first test examples, as TensorBoard images.
+    accumulator = EventAccumulator(os.path.join(run[0], "tensorboard", "evaluate_test"))
+    accumulator.Reload()
+    fusion = load_backbone(run[0]).fusion_encoder
+    assert set(accumulator.Tags()["tensors"]) == {
+        f"attention/layer_{layer}/{m}/head_{head}"
+        for layer in range(fusion.num_layers)
+        for m in ("text", "image")
+        for head in range(fusion.num_heads)
+    }
+    (event,) = accumulator.Tensors("attention/layer_0/text/head_0")
+    width, height, *pngs = tf.make_ndarray(event.tensor_proto)
+    assert len(pngs) == 3
+    assert tf.io.decode_png(pngs[0]).shape == (int(height), int(width), 1)
 
 
 def test_class_names_from_a_file_warn_about_absent_and_unlisted(run, tmp_path, capsys):

@@ -16,8 +16,10 @@ from mmlm.backend import keras, tf
 from mmlm.testing import TestCase
 from mmlm.training.summaries import (
     MediaSummary,
+    attention_images,
     flatten_hparams,
     spectrogram_images,
+    write_attention_maps,
     write_hparams,
     write_media,
     write_projector,
@@ -46,6 +48,28 @@ class Color(enum.Enum):
 
 
 class SummariesTest(TestCase):
+    def test_attention_maps_are_images_of_one_tag_per_layer_modality_and_head(self):
+        rng = np.random.default_rng(0)
+        maps = {"layer_0/text": rng.uniform(size=(4, 2, 5, 9)).astype(np.float32)}
+        maps["layer_0/text"][1] = 0.0  # a padded row: black, not NaN
+        tags = write_attention_maps(self.get_temp_dir(), maps, step=7, max_outputs=3)
+        self.assertEqual(tags, ["attention/layer_0/text/head_0", "attention/layer_0/text/head_1"])
+        accumulator = _read(self.get_temp_dir())
+        self.assertEqual(sorted(accumulator.Tags()["tensors"]), tags)
+        for head, tag in enumerate(tags):
+            plugin, images = _media(accumulator, tag)
+            self.assertEqual(plugin, "images")
+            self.assertEqual(accumulator.Tensors(tag)[0].step, 7)
+            self.assertEqual(len(images), 3)
+            for example, image in enumerate(images):
+                values = maps["layer_0/text"][example, head]
+                scale = -(-64 // 9)  # the longer side (9 keys) reaches 64 pixels
+                self.assertEqual(image.shape, (5 * scale, 9 * scale, 1))
+                top = values.max() or 1.0
+                expected = np.kron(values / top, np.ones((scale, scale)))
+                self.assertAllClose(image[..., 0] / 255.0, expected, atol=1 / 255)
+        self.assertAllClose(attention_images(maps["layer_0/text"][:, 0]).shape, (4, 40, 72, 1))
+
     def test_spectrogram_images_put_low_frequencies_at_the_bottom(self):
         rng = np.random.default_rng(0)
         spectrograms = rng.normal(size=(3, 7, 5)).astype(np.float32)  # (B, T, M)
