@@ -9,6 +9,7 @@ from mmlm.evaluation.backbone_zero_shot import (
     label_zero_shot_report,
 )
 from mmlm.evaluation.duplicate_captions import caption_counts
+from mmlm.evaluation.label_zero_shot import label_strings
 from mmlm.evaluation.perplexity import PerplexityAccumulator
 from mmlm.evaluation.retrieval import retrieval_report
 from mmlm.objectives import token_cross_entropy
@@ -146,6 +147,11 @@ def evaluate_backbone(
     }
     if captions is not None:
         metrics["captions"] = caption_counts(captions)
+    if labels is not None and labels.feature in collected:
+        names = label_strings(collected[labels.feature], labels.label_names)
+        by_label = retrieval_by_label(collected, names, ks)
+        if by_label:
+            metrics["retrieval_by_label"] = by_label
     zero_shot, warnings = _zero_shot(backbone, text_preprocessor, collected, labels, source)
     if zero_shot:
         metrics["zero_shot"] = zero_shot
@@ -155,6 +161,23 @@ def evaluate_backbone(
     if accumulator.total_tokens:
         metrics["perplexity"] = float(accumulator.result())
     return metrics
+
+
+def retrieval_by_label(collected, labels, ks=(1, 5, 10)):
+    """{direction: {label: {"R@K", "num_queries"}}}: each class's queries ranked against all
+    candidates (`retrieval_report` subsets); examples without a label ("") are left out.
+
+    Args:
+        collected: an `EmbeddingCollector.collect` result.
+        labels: (N,) label strings (`label_strings`).
+        ks: the K of Recall@K.
+    """
+    labels = np.asarray(labels, dtype=object)
+    subsets = {name: labels == name for name in sorted(set(labels) - {""})}
+    if not subsets:
+        return {}
+    report = retrieval_report(collected["embeddings"], collected["present"], subsets, ks)
+    return {direction: result.get("subsets", {}) for direction, result in report.items()}
 
 
 def _zero_shot(backbone, text_preprocessor, collected, labels, source):

@@ -19,11 +19,14 @@ from mmlm.evaluation.retrieval import retrieval_report
 from mmlm.experiments.artifacts import load_backbone
 from mmlm.experiments.data import ExperimentData
 from mmlm.experiments.export import convert_on_device, on_device_examples, on_device_module
+from mmlm.experiments.model_card import write_model_card
 from mmlm.serving.tflite_runner import TFLiteRunner
 
 EMBEDDING_SIGNATURES = ("embed_text", "embed_image", "embed_audio")
 _MODALITY = {"embed_text": "text", "embed_image": "image", "embed_audio": "audio"}
 REPORTED_DIRECTIONS = ("text_to_image", "text_to_audio")
+# What a variant's model card shows of its report row.
+_CARD_MEASUREMENTS = ("quantize", "size_bytes", "gzip_bytes", "latency_ms", "R@1", "R@1_change")
 
 
 @dataclasses.dataclass
@@ -172,6 +175,7 @@ def compress(config, workdir, json_path=None, log=print):
         for v in build_variants(config, workdir, backbone, log)
     ]
     add_ratios(rows, reference)
+    write_variant_cards(config, workdir, rows, log)
     report = {
         "workdir": os.path.abspath(workdir),
         "num_examples": len(examples),
@@ -190,6 +194,13 @@ def compress(config, workdir, json_path=None, log=print):
         json.dump(report, f, indent=2)
     log(f"report written to {json_path}")
     return report
+
+
+def write_variant_cards(config, workdir, rows, log=print):
+    """A model card beside each variant's `.tflite`, with what was measured on that file."""
+    for row in rows:
+        measured = {key: row[key] for key in _CARD_MEASUREMENTS}
+        write_model_card(config, workdir, row["path"], "tflite", measured, log=log)
 
 
 def add_ratios(rows, reference):

@@ -19,6 +19,9 @@ _MASK_FEATURES = {
 }
 
 
+DATA_REPORT = "data_report.json"
+
+
 def run_vocabulary_path(workdir):
     """The copy of the vocabulary a run keeps in its model directory (a preset)."""
     return os.path.join(model_dir(workdir), preset_files.VOCABULARY)
@@ -159,6 +162,8 @@ def load_data(config, workdir=None, log=print):
     source = prepare_data(config.data, log=log)["source"]
     for split in source.available_splits():
         log(f"  {split:<11} {source.num_examples(split):>7} examples")
+    if workdir:
+        write_data_report(config, source, workdir)
     if hasattr(source, "validation_report"):
         report = source.validation_report()
         where = ""
@@ -172,3 +177,40 @@ def load_data(config, workdir=None, log=print):
         if report.get("carved_validation"):
             log(f"  validation split carved from train: {report['carved_validation']}")
     return ExperimentData(config, workdir)
+
+
+def data_report(config, source):
+    """What a run was trained on, as model cards report it: the source, the splits' sizes,
+    the modalities, the languages the source declares and what ingestion skipped."""
+    data = config.data
+    report = {
+        "source": data.source.value,
+        "name": source.name,
+        "modalities": [m.value for m in data.modalities],
+        "splits": {split: int(source.num_examples(split)) for split in source.available_splits()},
+        "text_features": list(source.text_features),
+        "languages": dict(source.languages),
+    }
+    if data.source.value == "manifest":
+        report["manifest"] = data.manifest.path
+    if hasattr(source, "heldout_combos"):
+        report["heldout_combinations"] = [list(c) for c in source.heldout_combos()]
+    if hasattr(source, "validation_report"):
+        ingestion = source.validation_report()
+        keys = (
+            "num_rows",
+            "num_valid",
+            "num_invalid",
+            "counts_by_reason",
+            "carved_validation",
+            "text_truncation",
+        )
+        report["ingestion"] = {key: ingestion.get(key) for key in keys}
+    return report
+
+
+def write_data_report(config, source, workdir):
+    """Writes `data_report` into `workdir/data_report.json`; returns its path."""
+    path = os.path.join(workdir, DATA_REPORT)
+    preset_files.write_json(path, data_report(config, source))
+    return path

@@ -8,9 +8,10 @@ from mmlm.evaluation.confusion_plot import plot_confusion_matrix
 from mmlm.evaluation.evaluator import evaluate_backbone
 from mmlm.evaluation.label_zero_shot import ZeroShotInputError
 from mmlm.evaluation.report import format_table
-from mmlm.experiments.artifacts import load_backbone, write_json
+from mmlm.experiments.artifacts import load_backbone, model_dir, write_json
 from mmlm.experiments.data import ExperimentData
 from mmlm.experiments.explain import write_attention_summaries
+from mmlm.experiments.model_card import METRICS, write_model_card
 
 
 def evaluate(config, workdir, split="test", json_path=None, log=print):
@@ -32,7 +33,9 @@ def evaluate(config, workdir, split="test", json_path=None, log=print):
             TaskKind.GENERATION: evaluate_generation,
             TaskKind.CLASSIFICATION: evaluate_classification,
         }[config.task.kind]
-        return evaluate_task(config, workdir, split, json_path, log=log)
+        metrics = evaluate_task(config, workdir, split, json_path, log=log)
+        _refresh_model_card(config, workdir, json_path, log)
+        return metrics
     data = ExperimentData(config, workdir)
     dataset = data.dataset(split, masks=False, training=False)
     labels = _label_zero_shot(config.evaluation, data.source)
@@ -56,10 +59,17 @@ def evaluate(config, workdir, split="test", json_path=None, log=print):
     _plot_label_confusions(metrics.get("zero_shot", {}), plot_stem)
     log(format_table(metrics))
     write_json(metrics, json_path, log)
+    _refresh_model_card(config, workdir, json_path, log)
     _write_attention(
         backbone, dataset, os.path.join(workdir, "tensorboard", f"evaluate_{split}"), log
     )
     return metrics
+
+
+def _refresh_model_card(config, workdir, json_path, log):
+    """Rewrites the card of the run's model/ when the run's own metrics file was written."""
+    if json_path and os.path.abspath(json_path) == os.path.abspath(os.path.join(workdir, METRICS)):
+        write_model_card(config, workdir, model_dir(workdir), "run model", log=log)
 
 
 def _write_attention(backbone, dataset, log_dir, log):

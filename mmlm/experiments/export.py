@@ -16,6 +16,7 @@ from mmlm.data import factory
 from mmlm.data.preprocessing.image_preprocessor import ImagePreprocessor
 from mmlm.experiments.artifacts import load_backbone
 from mmlm.experiments.data import ExperimentData
+from mmlm.experiments.model_card import write_model_card
 from mmlm.serving.export import ServingModule, export_saved_model, special_token_ids
 from mmlm.serving.on_device import OnDeviceModule
 
@@ -131,6 +132,7 @@ def export(config, workdir, out, fmt="savedmodel", quantize=None, backbone=None,
     if fmt == "savedmodel":
         names = export_saved_model(serving_module(config, data, backbone), out)
         log(f"SavedModel with signatures {', '.join(names)} written to {out}")
+        write_model_card(config, workdir, out, "savedmodel", log=log)
         return out
     if fmt != "tflite":
         raise ValueError(f"format must be savedmodel, tflite or preset, got {fmt!r}")
@@ -150,6 +152,7 @@ def export(config, workdir, out, fmt="savedmodel", quantize=None, backbone=None,
         f"{quantize.value} .tflite ({len(content) / 1e6:.2f} MB) with signatures "
         f"{', '.join(metadata['signatures'])} written to {out} (+ {out}.json)"
     )
+    write_model_card(config, workdir, out, "tflite", {"quantize": quantize.value}, log=log)
     return out
 
 
@@ -167,6 +170,7 @@ def export_preset(config, workdir, out, data, backbone=None, log=print):
         (backbone if backbone is not None else load_backbone(workdir)).save_to_preset(out)
     data.preprocessor().save_to_preset(out)
     write_config(config, out)
+    write_model_card(config, workdir, out, "preset", log=log)
     log(f"preset ({', '.join(sorted(os.listdir(out)))}) written to {out}")
     return out
 

@@ -9,9 +9,10 @@ import numpy as np
 
 from mmlm.config import with_absolute_paths, write_config
 from mmlm.evaluation.evaluator import EmbeddingCollector
-from mmlm.experiments.artifacts import backbone_path, save_backbone
+from mmlm.experiments.artifacts import backbone_path, model_dir, save_backbone
 from mmlm.experiments.callbacks import RetrievalEvaluation
-from mmlm.experiments.data import ExperimentData
+from mmlm.experiments.data import ExperimentData, write_data_report
+from mmlm.experiments.model_card import write_model_card
 from mmlm.models.summary import format_model_summary
 from mmlm.tasks.builders import build_pretraining_task
 from mmlm.tasks.pretraining_task import PretrainingTask
@@ -72,6 +73,7 @@ def train_backbone(config, workdir, make_task, log=print, init_from=None, callba
     write_config(config, workdir)
     if is_chief():
         data.save_preprocessor(workdir)  # the run reads text as trained, wherever it goes
+        write_data_report(config, data.source, workdir)  # what model cards say it read
     log_dir = os.path.join(workdir, "tensorboard")
     validation = data.dataset("validation")
     chief = _chief_callbacks(config, data, validation, log_dir, log) if is_chief() else []
@@ -103,6 +105,7 @@ def train_backbone(config, workdir, make_task, log=print, init_from=None, callba
     if is_chief():
         path = save_backbone(task.backbone, workdir)
         log(f"saved the backbone to {path}")
+        write_model_card(config, workdir, model_dir(workdir), "run model", log=log)
         _write_projector(task.backbone, validation, log_dir)
     else:
         # Workers keep their own copy (the distributed test compares it with the chief's).

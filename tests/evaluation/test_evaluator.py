@@ -5,7 +5,7 @@ import numpy as np
 
 from mmlm.backend import tf
 from mmlm.evaluation.backbone_zero_shot import LabelZeroShot
-from mmlm.evaluation.evaluator import EmbeddingCollector, evaluate_backbone
+from mmlm.evaluation.evaluator import EmbeddingCollector, evaluate_backbone, retrieval_by_label
 from mmlm.evaluation.label_zero_shot import ZeroShotInputError
 from mmlm.testing import TestCase
 from mmlm.testing.models import tiny_backbone, tiny_batch, tiny_preprocessors
@@ -36,6 +36,21 @@ class FakeSource:
 
 
 class EvaluateBackboneTest(TestCase):
+    def test_retrieval_by_label_ranks_each_class_among_all_candidates(self):
+        rng = np.random.default_rng(0)
+        text, image = rng.normal(size=(2, 6, 4))
+        collected = {"embeddings": {"text": text, "image": image},
+                     "present": {"text": np.ones(6, bool), "image": np.ones(6, bool)}}  # fmt: skip
+        labels = ["a", "b", "a", "", "b", "a"]
+        report = retrieval_by_label(collected, labels, ks=(1, 2))["text_to_image"]
+        self.assertEqual(sorted(report), ["a", "b"])  # the unlabelled row is no class
+        for name in ("a", "b"):
+            rows = [i for i, label in enumerate(labels) if label == name]
+            ranks = [int(np.sum(text[i] @ image.T > text[i] @ image[i])) for i in rows]
+            self.assertEqual(report[name]["num_queries"], len(rows))
+            for k in (1, 2):
+                self.assertAllClose(report[name][f"R@{k}"], np.mean(np.array(ranks) < k))
+
     def test_a_reused_collector_traces_once_and_gives_the_same_metrics(self):
         backbone = tiny_backbone()
         collector = EmbeddingCollector(backbone)

@@ -114,6 +114,13 @@ def test_retrieval_controls_duplicates_and_zero_shot_from_labels(run, tmp_path, 
     assert png == str(tmp_path / "metrics_label_from_image_confusion.png")
     assert os.path.getsize(png) > 1000
 
+    # Retrieval per label (model cards' per-class rows): each class's queries, the unlabelled
+    # row left out, ranked among all 7 candidates.
+    by_label = metrics["retrieval_by_label"]["text_to_image"]
+    assert {name: row["num_queries"] for name, row in by_label.items()} == {
+        "blue": 2, "green": 1, "red": 3}  # fmt: skip
+    assert set(by_label["red"]) >= {"R@1", "R@5", "num_queries"}
+
     # The fusion's attention maps of the first test examples, as TensorBoard images.
     accumulator = EventAccumulator(os.path.join(run[0], "tensorboard", "evaluate_test"))
     accumulator.Reload()

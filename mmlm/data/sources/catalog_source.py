@@ -48,6 +48,7 @@ class CatalogSource(Source):
         super().__init__(f"catalogs-{config.name}", builder)
         self.target_key = f"text_{language}"
         self.text_features = ("text", self.target_key)
+        self.languages = {"text": "en", self.target_key: language}
 
     @classmethod
     def from_config(cls, config):

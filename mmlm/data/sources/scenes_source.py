@@ -66,6 +66,9 @@ class ScenesSource(Source):
         # falls back to sub-words), so adding them changed no vocabulary.
         self.text_features = ("text", "text_es", "question", "answer")
         self.vocabulary_features = ("text", "text_es")
+        self.languages = {"text": "en", "text_es": "es", "question": "en", "answer": "en"}
+        for language in self.speech_languages:
+            self.languages["audio" + scenes.language_suffix(language)] = language
         self.modalities = (
             ("text", "image", "audio") if "en" in speech_languages else ("text", "image")
         )

@@ -67,6 +67,9 @@ class Source:
     text_features = ("text",)
     # Text features that train the vocabulary (None: all of `text_features`).
     vocabulary_features = None
+    # Language (ISO 639-1) of each text or speech feature, where the source knows it (a
+    # manifest does not: its rows may be in any language). Model cards report it.
+    languages = {}
 
     def prepare(self):
         """Makes the data available in `data_dir` (generates it when the source can)."""
