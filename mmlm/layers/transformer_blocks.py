@@ -10,7 +10,7 @@ from keras_nlp.src.layers.modeling.transformer_layer_utils import (
     merge_padding_and_attention_mask,
 )
 
-from mmlm.backend import keras, keras_nlp, register
+from mmlm.backend import keras, keras_nlp, register, tf
 from mmlm.layers.finite_masks import use_finite_masks
 from mmlm.layers.prunable import PrunableKernelsMixin
 
@@ -136,6 +136,10 @@ class CrossModalFusionBlock(TransformerDecoderBlock):
         same weights, masks and softmax, so a saved model need not change to be inspected.
         Arguments as in `call`.
         """
+        # As the block's own __call__ does: a block of a mixed-precision model computes in its
+        # compute dtype whatever policy the caller runs under.
+        decoder_sequence = tf.cast(decoder_sequence, self.compute_dtype)
+        encoder_sequence = tf.cast(encoder_sequence, self.compute_dtype)
         self_mask = merge_padding_and_attention_mask(decoder_sequence, decoder_padding_mask, None)
         x = decoder_sequence
         if self.normalize_first:

@@ -28,6 +28,7 @@ class FusionBlockAttention(keras.layers.Layer):
     """
 
     def __init__(self, block, **kwargs):
+        kwargs["dtype"] = "float32"  # probabilities in float32 whatever the block computes in
         super().__init__(**kwargs)
         self.block = block
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from mmlm.backend import keras
 from mmlm.experiments.explain import model_inputs
 from mmlm.models import CrossModalFusionEncoder
 from mmlm.models.attention_maps import fusion_attention_model
@@ -103,6 +104,18 @@ class AttentionMapsTest(TestCase):
         self.assertEqual(config, self.backbone.get_config())
         self.assertEqual(weights, len(self.backbone.weights))
         # A saved and reloaded backbone gives its maps too: tests/experiments/test_explain.py.
+
+    def test_a_mixed_precision_backbone_read_under_float32(self):
+        # Trained under mixed_bfloat16, inspected later with the default float32 policy.
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        try:
+            backbone = tiny_backbone(modalities=("text", "image"))
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        maps = backbone.attention_model()(model_inputs(backbone, self.batch))["layer_0/text"]
+        self.assertEqual(maps.dtype, "float32")
+        sums = maps.numpy().sum(-1)[self.batch["padding_mask"][:, None].repeat(2, 1)]
+        np.testing.assert_allclose(sums, 1.0, atol=2e-2)  # bfloat16 probabilities
 
     def test_one_modality_has_no_cross_attention(self):
         fusion = CrossModalFusionEncoder(("text",), 16, 1, 2, 32)
