@@ -16,6 +16,17 @@ from mmlm.backend import tf
 
 PAIRS = (("text", "image"), ("text", "audio"), ("image", "audio"))
 
+
+def present_pairs(modalities, present):
+    """(a, b, valid) for each pair of `PAIRS` whose two modalities are in `modalities`.
+
+    valid: bool (B,), the rows where both are present (`present[m]`: (B,) flags).
+    """
+    for a, b in PAIRS:
+        if a in modalities and b in modalities:
+            yield a, b, tf.logical_and(tf.cast(present[a], tf.bool), tf.cast(present[b], tf.bool))
+
+
 # Added to the logits of absent candidates. Finite (not -inf) so that a row whose every candidate
 # is absent still has a finite cross-entropy, which its zero weight then removes.
 _ABSENT_LOGIT = -1e9
@@ -135,16 +146,14 @@ def pairwise_contrastive_losses(embeddings, present, logit_scale, negatives=None
     unknown = sorted(set(negatives) - set(embeddings))
     if unknown:
         raise ValueError(f"Hard negatives for {unknown}, which have no embeddings.")
-    losses = {}
-    for a, b in PAIRS:
-        if a in embeddings and b in embeddings:
-            valid = tf.logical_and(tf.cast(present[a], tf.bool), tf.cast(present[b], tf.bool))
-            losses[f"{a}_{b}"] = contrastive_loss(
-                embeddings[a],
-                embeddings[b],
-                logit_scale,
-                valid,
-                negatives_a=negatives.get(a),
-                negatives_b=negatives.get(b),
-            )
-    return losses
+    return {
+        f"{a}_{b}": contrastive_loss(
+            embeddings[a],
+            embeddings[b],
+            logit_scale,
+            valid,
+            negatives_a=negatives.get(a),
+            negatives_b=negatives.get(b),
+        )
+        for a, b, valid in present_pairs(embeddings, present)
+    }

@@ -21,7 +21,7 @@ of every replica, as InfoNCE's do.
 """
 
 from mmlm.backend import tf
-from mmlm.objectives.contrastive import PAIRS, gather_candidates
+from mmlm.objectives.contrastive import gather_candidates, present_pairs
 from mmlm.objectives.reduction import global_batch_mean
 
 # Added to the logits of absent candidates: finite, so that their teacher probability is exactly
@@ -151,14 +151,12 @@ def pairwise_similarity_distillation_losses(
     missing = sorted(set(student) - set(teacher))
     if missing:
         raise ValueError(f"The teacher has no embeddings of modalities {missing}.")
-    losses = {}
-    for a, b in PAIRS:
-        if a in student and b in student:
-            valid = tf.logical_and(tf.cast(present[a], tf.bool), tf.cast(present[b], tf.bool))
-            losses[f"{a}_{b}"] = similarity_distillation_loss(
-                student[a], student[b], teacher[a], teacher[b], logit_scale, valid, temperature
-            )
-    return losses
+    return {
+        f"{a}_{b}": similarity_distillation_loss(
+            student[a], student[b], teacher[a], teacher[b], logit_scale, valid, temperature
+        )
+        for a, b, valid in present_pairs(student, present)
+    }
 
 
 def logit_distillation_loss(student_logits, teacher_logits, weights, temperature=1.0):

@@ -81,9 +81,15 @@ def build_backbone(config, vocabulary_size):
     return MultimodalBackbone(**parts, embedding_dim=m.embedding_dim, name="backbone")
 
 
+def _step_arguments(config):
+    """The train-step keyword arguments every `BackboneTask` takes, from the trainer section."""
+    t = config.trainer
+    return {"accumulation_steps": t.accumulation_steps, "clip_global_norm": t.clip_global_norm}
+
+
 def _pretraining_arguments(config):
     """`PretrainingTask` keyword arguments of an `ExperimentConfig` (all but the backbone)."""
-    o, t = config.objective, config.trainer
+    o = config.objective
     return {
         "loss_weights": {
             "contrastive": o.contrastive_weight,
@@ -96,8 +102,7 @@ def _pretraining_arguments(config):
         "max_logit_scale": o.max_logit_scale,
         "caption_modality_dropout": o.caption_modality_dropout,
         "captioning_batch_fraction": o.captioning_batch_fraction,
-        "accumulation_steps": t.accumulation_steps,
-        "clip_global_norm": t.clip_global_norm,
+        **_step_arguments(config),
     }
 
 
@@ -157,8 +162,7 @@ def build_generation_task(config, backbone):
         conditioning=t.conditioning,
         source_text=t.source_text,
         target_text=t.target_text,
-        accumulation_steps=config.trainer.accumulation_steps,
-        clip_global_norm=config.trainer.clip_global_norm,
+        **_step_arguments(config),
         name="generation_task",
     )
 
@@ -176,8 +180,7 @@ def build_task(config, backbone):
             label_feature=t.label_feature,
             label_index=t.label_index,
             dropout=config.model.dropout,
-            accumulation_steps=config.trainer.accumulation_steps,
-            clip_global_norm=config.trainer.clip_global_norm,
+            **_step_arguments(config),
             name="classification_task",
         )
     return build_generation_task(config, backbone)
