@@ -4,6 +4,9 @@ A test file calls `run_layer_test` or `run_preprocessing_layer_test` and then on
 special about its layer, so setup is never copied between files.
 """
 
+import shutil
+import tempfile
+
 import numpy as np
 import tensorflow as tf
 
@@ -28,6 +31,17 @@ class TestCase(tf.test.TestCase):
         super().setUp()
         keras.backend.clear_session()
         keras.utils.set_random_seed(1234)
+
+    @classmethod
+    def class_directory(cls):
+        """A temporary directory shared by the class's tests, removed after the last of them.
+
+        With `enterClassContext` (a server, gRPC stubs) it replaces a hand-written
+        `tearDownClass`: cleanups run in reverse, so servers stop before their models go.
+        """
+        directory = tempfile.mkdtemp()
+        cls.addClassCleanup(shutil.rmtree, directory, ignore_errors=True)
+        return directory
 
     def assertAllCloseNested(self, expected, actual, **tolerances):
         """`assertAllClose` over matching nested structures (dicts of tensors)."""
@@ -125,6 +139,36 @@ class TestCase(tf.test.TestCase):
         self.assertEqual(loss.dtype, tf.float32)
         self.assertAllClose(expected, loss, atol=1e-5)
         self.assertTrue(np.isfinite(gradient).all())
+
+    def run_tflite_test(self, model, rows, quantize="none", overrides=None, atol=2e-5):
+        """Converts a one-output Keras model to TFLite and checks the interpreter against Keras.
+
+        Args:
+            model: a functional model taking a dict.
+            rows: input dicts with a batch of 1 (also the calibration data of "int8").
+            quantize: "none" (every row within `atol`) or "dynamic"/"int8" (statistical: the
+                mean cosine of the outputs over `rows` above 0.95).
+            overrides: input lengths `input_specs` cannot read from the model.
+        Returns:
+            The `TFLiteRunner`.
+        """
+        from mmlm.compression.tflite import convert, input_specs
+        from mmlm.serving.tflite_runner import TFLiteRunner
+
+        calibration = (lambda: rows) if quantize == "int8" else None
+        specs = input_specs(model, overrides=overrides)
+        runner = TFLiteRunner(convert(model, specs, quantize, calibration))
+        expected = np.concatenate([np.asarray(model(row)) for row in rows])
+        actual = np.concatenate([np.asarray(runner(row)) for row in rows])
+        self.assertEqual(expected.shape, actual.shape)
+        if quantize == "none":
+            self.assertAllClose(expected, actual, atol=atol)
+        else:
+            cosines = np.sum(expected * actual, axis=-1) / (
+                np.linalg.norm(expected, axis=-1) * np.linalg.norm(actual, axis=-1)
+            )
+            self.assertGreater(float(np.mean(cosines)), 0.95, quantize)
+        return runner
 
 
 def _loss_and_gradient(loss_fn, logits, labels, weights):

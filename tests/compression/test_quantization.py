@@ -11,8 +11,6 @@ from mmlm.compression.quantization import (
     quantize_backbone,
     quantize_wrappers,
 )
-from mmlm.compression.tflite import convert, input_specs
-from mmlm.serving.tflite_runner import TFLiteRunner
 from mmlm.tasks.pretraining_task import captioning_inputs
 from mmlm.testing import TestCase
 from mmlm.testing.models import SEQUENCE_LENGTH, tiny_backbone, tiny_batch
@@ -86,10 +84,7 @@ class QuantizationTest(TestCase):
         for modality, quantize in (("image", "int8"), ("text", "int8"), ("text", "dynamic")):
             model = qat.embedding_model(modality)
             rows = [{n: examples[n][i : i + 1] for n in model.input} for i in range(8)]
-            specs = input_specs(model, overrides=OVERRIDES)
-            runner = TFLiteRunner(convert(model, specs, quantize, lambda rows=rows: rows))
-            cosines = [_cosines(model(row), runner(row))[0] for row in rows]
-            self.assertGreater(float(np.mean(cosines)), 0.95, (modality, quantize))
+            runner = self.run_tflite_test(model, rows, quantize, overrides=OVERRIDES)
             tensors = {t["index"]: t["dtype"] for t in runner.interpreter.get_tensor_details()}
             ops = runner.interpreter._get_ops_details()
             # QAT "dynamic" stores int8 kernels and dequantizes them (the fake-quant numerics).
@@ -115,8 +110,6 @@ class QuantizationTest(TestCase):
         model = qat.embedding_model("image")
         images = tiny_batch(8, seed=2)["images"]
         rows = [{"images": images[i : i + 1]} for i in range(8)]
-        runner = TFLiteRunner(convert(model, input_specs(model), "int8", lambda: rows))
-        cosines = [_cosines(model(row), runner(row))[0] for row in rows]
-        self.assertGreater(float(np.mean(cosines)), 0.95)
+        runner = self.run_tflite_test(model, rows, "int8")
         ops = runner.interpreter._get_ops_details()
         self.assertLen([op for op in ops if op["op_name"] == "CONV_2D"], 3)

@@ -2,8 +2,6 @@
 client stubs, as an existing TF Serving client calls it."""
 
 import os
-import shutil
-import tempfile
 
 import grpc
 import numpy as np
@@ -65,30 +63,23 @@ class GrpcServerTest(TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.directory = tempfile.mkdtemp()
+        cls.directory = cls.class_directory()
         base = os.path.join(cls.directory, "toy")
         for version in (1, 2):
             model = build_toy_saved_model(os.path.join(cls.directory, f"m{version}"), version)
             add_version(model, base, version)
-        cls.server_context = running_server(
-            base,
-            grpc_port=0,
-            version_policy=VersionPolicy.parse("all"),
-            version_labels={"stable": 1},
-            max_request_bytes=MAX_REQUEST_BYTES,
-            max_instances=MAX_INSTANCES,
-            poll_seconds=0,
+        cls.server = cls.enterClassContext(
+            running_server(
+                base,
+                grpc_port=0,
+                version_policy=VersionPolicy.parse("all"),
+                version_labels={"stable": 1},
+                max_request_bytes=MAX_REQUEST_BYTES,
+                max_instances=MAX_INSTANCES,
+                poll_seconds=0,
+            )
         )
-        cls.server = cls.server_context.__enter__()
-        cls.stubs_context = grpc_stubs(cls.server.grpc_address)
-        cls.predictions, cls.models = cls.stubs_context.__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stubs_context.__exit__(None, None, None)
-        cls.server_context.__exit__(None, None, None)
-        shutil.rmtree(cls.directory, ignore_errors=True)
-        super().tearDownClass()
+        cls.predictions, cls.models = cls.enterClassContext(grpc_stubs(cls.server.grpc_address))
 
     def predict(self, signature, inputs, **spec):
         request = predict_proto("toy", signature, inputs, **spec)

@@ -9,9 +9,7 @@ import base64
 import http.client
 import json
 import os
-import shutil
 import socket
-import tempfile
 import threading
 import time
 
@@ -119,30 +117,24 @@ class HostileRequestTest(TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.directory = tempfile.mkdtemp()
+        cls.directory = cls.class_directory()
         model = build_toy_saved_model(os.path.join(cls.directory, "toy"))
-        cls.server_context = running_server(
-            model,
-            max_request_bytes=MAX_REQUEST_BYTES,
-            max_instances=MAX_INSTANCES,
-            read_timeout_s=READ_TIMEOUT_S,
-            max_batch_size=8,
+        cls.server = cls.enterClassContext(
+            running_server(
+                model,
+                max_request_bytes=MAX_REQUEST_BYTES,
+                max_instances=MAX_INSTANCES,
+                read_timeout_s=READ_TIMEOUT_S,
+                max_batch_size=8,
+            )
         )
-        cls.server = cls.server_context.__enter__()
         cls.url = f"{cls.server.url}/v1/models/toy"
         # The concurrent clients get their own server with the default read timeout: with
         # 1 s, a client thread starved for a second could meet a keep-alive closing under it.
-        cls.soak_context = running_server(
-            model, max_request_bytes=MAX_REQUEST_BYTES, max_instances=MAX_INSTANCES
+        soak = cls.enterClassContext(
+            running_server(model, max_request_bytes=MAX_REQUEST_BYTES, max_instances=MAX_INSTANCES)
         )
-        cls.soak_url = f"{cls.soak_context.__enter__().url}/v1/models/toy"
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.soak_context.__exit__(None, None, None)
-        cls.server_context.__exit__(None, None, None)
-        shutil.rmtree(cls.directory, ignore_errors=True)
-        super().tearDownClass()
+        cls.soak_url = f"{soak.url}/v1/models/toy"
 
     def test_path_tricks(self):
         body = json.dumps({"instances": ["a"]})

@@ -25,16 +25,11 @@ class VersionTestCase(TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.directory = tempfile.mkdtemp()
+        cls.directory = cls.class_directory()
         cls.models = {
             v: build_toy_saved_model(os.path.join(cls.directory, f"toy{v}"), scale=float(v))
             for v in (1, 2, 3)
         }
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.directory, ignore_errors=True)
-        super().tearDownClass()
 
     def setUp(self):
         super().setUp()

@@ -3,7 +3,6 @@ batching across concurrent clients, and a 4xx JSON error for every kind of bad r
 
 import base64
 import concurrent.futures
-import contextlib
 import os
 import shutil
 import tempfile
@@ -169,24 +168,17 @@ class ServerTest(TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.directory = tempfile.mkdtemp()
+        cls.directory = cls.class_directory()
         cls.model_path = build_toy_saved_model(os.path.join(cls.directory, "toy"))
-        cls.servers = contextlib.ExitStack()
-        cls.server = cls.servers.enter_context(
+        cls.server = cls.enterClassContext(
             running_server(
                 cls.model_path, max_request_bytes=MAX_REQUEST_BYTES, max_instances=MAX_INSTANCES
             )
         )
         # Full batches of 4 close at once; the long timeout makes the merge certain.
-        cls.batching_server = cls.servers.enter_context(
+        cls.batching_server = cls.enterClassContext(
             running_server(cls.model_path, max_batch_size=4, batch_timeout_ms=2000)
         )
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.servers.close()
-        shutil.rmtree(cls.directory, ignore_errors=True)
-        super().tearDownClass()
 
     def url(self, suffix="", server=None):
         return f"{(server or self.server).url}/v1/models/toy{suffix}"

@@ -3,7 +3,6 @@ TF Serving's protos, replayed before a version is served, and a bad file failing
 
 import os
 import shutil
-import tempfile
 
 import numpy as np
 
@@ -24,13 +23,7 @@ class WarmupTest(TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.directory = tempfile.mkdtemp()
-        cls.model = build_toy_saved_model(os.path.join(cls.directory, "toy"), warmup=True)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.directory, ignore_errors=True)
-        super().tearDownClass()
+        cls.model = build_toy_saved_model(os.path.join(cls.class_directory(), "toy"), warmup=True)
 
     def copy(self, name):
         return shutil.copytree(self.model, os.path.join(self.get_temp_dir(), name))
