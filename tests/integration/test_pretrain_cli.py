@@ -75,6 +75,16 @@ def test_pretrain_evaluate_and_tensorboard(pretrained, tmp_path, capsys):
     assert any("retrieval/text_to_image/R@1" in t for t in tags), sorted(tags)
     assert any(t.startswith("images:") or "inputs/images" in t for t in tags), sorted(tags)
     assert any("inputs/audio" in t for t in tags), sorted(tags)
+    # The fusion's cross-attention maps at each evaluation (docs/tasks.md).
+    assert "tensors:attention/layer_0/text/head_0" in tags, sorted(tags)
+    # The run's data report and its model card (not evaluated: metrics went to tmp_path).
+    with open(os.path.join(workdir, "data_report.json")) as f:
+        assert json.load(f)["splits"] == {"train": 24, "validation": 8, "test": 16}
+    with open(os.path.join(workdir, "model", "model_card.json")) as f:
+        card = json.load(f)
+    assert card["evaluation"]["status"] == "not evaluated"
+    assert card["training_data"]["splits"]["train"] == 24
+    assert os.path.isfile(os.path.join(workdir, "model", "MODEL_CARD.md"))
     projector = os.path.join(workdir, "tensorboard", "projector", "projector_config.pbtxt")
     with open(projector) as f:
         assert "text_embeddings" in f.read()
