@@ -11,7 +11,6 @@ def _split_stats(config, source, split, text_pre, num_examples):
     max_samples = int(round(config.audio.sample_rate * config.audio.duration_seconds))
     stats = {"count": 0, "present": {m: 0 for m in source.modalities}, "examples": []}
     durations, token_lengths, problems = [], [], {}
-    heldout_ids = _heldout_ids(source)
 
     def problem(kind):
         problems[kind] = problems.get(kind, 0) + 1
@@ -29,8 +28,8 @@ def _split_stats(config, source, split, text_pre, num_examples):
             token_lengths.append(length)
             if length > config.text.sequence_length:
                 problem(f"text longer than {config.text.sequence_length} tokens (truncated)")
-        if heldout_ids and split != "test" and _has_heldout(example, heldout_ids):
-            problem("held-out colour-shape pair outside the test split")
+        for kind in source.example_problems(example, split):
+            problem(kind)
         if len(stats["examples"]) < num_examples:
             stats["examples"].append(_describe(example, source, config))
     if durations:
@@ -48,31 +47,18 @@ def _split_stats(config, source, split, text_pre, num_examples):
     return stats
 
 
-def _heldout_ids(source):
-    combos = getattr(source, "heldout_combos", None)
-    if combos is None:
-        return set()
-    features = source.builder.info.features["objects"]
-    colors, shapes = features["color"].names, features["shape"].names
-    return {(colors.index(c), shapes.index(s)) for c, s in combos()}
-
-
-def _has_heldout(example, heldout_ids):
-    pairs = zip(example["object_color"][: example["num_objects"]], example["object_shape"])
-    return any((int(c), int(s)) in heldout_ids for c, s in pairs)
-
-
 def _describe(example, source, config):
     out = {}
-    for key in ("text", "text_es", "label"):
+    for key in dict.fromkeys(
+        ("text", *(source.vocabulary_features or source.text_features), "label")
+    ):
         if key in example and len(example[key]):
             out[key] = example[key].decode("utf-8")
     if "image" in source.modalities and example["image_present"]:
         out["image"] = f"{example['image'].shape[1]}x{example['image'].shape[0]} RGB"
     if "audio" in source.modalities and example["audio_present"]:
         out["audio"] = f"{len(example['audio']) / config.audio.sample_rate:.2f} s"
-    if "heldout" in example:
-        out["heldout"] = bool(example["heldout"])
+    out.update(source.describe_example(example))
     return out
 
 
@@ -90,8 +76,8 @@ def inspect_data(config, num_examples=3):
             for split in source.available_splits()
         },
     }
-    if hasattr(source, "heldout_combos"):
-        report["heldout_combos"] = [" ".join(c) for c in source.heldout_combos()]
+    entries, notes = source.inspection()
+    report.update(entries, notes=notes)
     if hasattr(source, "validation_report"):
         report["invalid_records"] = source.validation_report()
     return report
@@ -105,10 +91,7 @@ def format_report(report):
         f"modalities: {', '.join(report['modalities'])}",
         f"vocabulary: {report['vocabulary_size']} WordPiece tokens",
     ]
-    if "heldout_combos" in report:
-        lines.append(
-            f"held out of train/validation (test only): {', '.join(report['heldout_combos'])}"
-        )
+    lines += report["notes"]
     lines.append("")
     lines.append(
         f"{'split':<12}{'examples':>10}  " + "  ".join(f"{m:>7}" for m in report["modalities"])
@@ -122,7 +105,8 @@ def format_report(report):
         if "audio_seconds" in stats:
             a = stats["audio_seconds"]
             lines.append(
-                f"  audio duration: min {a['min']:.2f} s, mean {a['mean']:.2f} s, max {a['max']:.2f} s"
+                f"  audio duration: min {a['min']:.2f} s, mean {a['mean']:.2f} s, "
+                f"max {a['max']:.2f} s"
             )
         if "text_tokens" in stats:
             t = stats["text_tokens"]

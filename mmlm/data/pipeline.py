@@ -16,6 +16,7 @@ exchanged).
 import tensorflow as tf
 
 from mmlm.data import factory
+from mmlm.data.sources.source import MODALITY_KEYS
 
 
 def _presence(example, modality, source):
@@ -71,9 +72,7 @@ class _Preprocess:
     def _consumed(self, key):
         """Raw modality features this pipeline replaces (or drops as unused)."""
         base = key.removesuffix("_present")
-        if base in ("text", "image", "audio") or key in ("text_es", "audio_es"):
-            return True
-        return key.startswith(("voice", "speed"))
+        return base in MODALITY_KEYS or key in self.source.unbatched_features
 
 
 def build_dataset(

@@ -38,6 +38,10 @@ def test_batch_layout(scenes):
     assert first["audio_patch_mask"].shape == (b, (frames // 16) * (audio.num_mel_bins // 16))
     assert first["object_color"].shape == (b, 2)
     assert all(first[f"{m}_present"].all() for m in ("text", "image", "audio"))
+    # Raw features the pipeline replaces or the source leaves out (`unbatched_features`); the
+    # Spanish caption comes back as the configured extra text, raw and tokenized.
+    assert not {"image", "audio_es"} & set(first)
+    assert first["text_es"].dtype == object and "question" in first
     # Evaluation keeps every example (the last batch may be partial).
     assert sum(len(x["text"]) for x in batches) == source.num_examples("validation")
     # The waveform is the stored one, scaled: real samples, then zero padding.

@@ -1,5 +1,6 @@
 """The generated scenes as a `Source`."""
 
+import functools
 import os
 
 import tensorflow as tf
@@ -171,6 +172,34 @@ class ScenesSource(Source):
 
     def heldout_combos(self):
         return [tuple(c) for c in self.builder.info.metadata["heldout_combos"]]
+
+    # The Spanish speech has no preprocessing; the Spanish caption enters batches as a
+    # configured extra text only.
+    unbatched_features = ("text_es", "audio_es")
+
+    def inspection(self):
+        combos = [" ".join(c) for c in self.heldout_combos()]
+        line = f"held out of train/validation (test only): {', '.join(combos)}"
+        return {"heldout_combos": combos}, [line]
+
+    def describe_example(self, example):
+        return {"heldout": bool(example["heldout"])}
+
+    def example_problems(self, example, split):
+        """A held-out colour-shape pair outside the test split (the generator's promise)."""
+        colours, shapes = example["object_color"][: example["num_objects"]], example["object_shape"]
+        if split != "test" and any(
+            (int(c), int(s)) in self._heldout_ids for c, s in zip(colours, shapes)
+        ):
+            return ("held-out colour-shape pair outside the test split",)
+        return ()
+
+    @functools.cached_property
+    def _heldout_ids(self):
+        """(colour id, shape id) of each held-out pair."""
+        features = self.builder.info.features["objects"]
+        colors, shapes = features["color"].names, features["shape"].names
+        return {(colors.index(c), shapes.index(s)) for c, s in self.heldout_combos()}
 
 
 def scene_attribute_prompts(color_names, shape_names, position_names):

@@ -70,6 +70,10 @@ class Source:
     # Language (ISO 639-1) of each text or speech feature, where the source knows it (a
     # manifest does not: its rows may be in any language). Model cards report it.
     languages = {}
+    # Standardized features the pipeline leaves out of batches, besides the raw modalities it
+    # replaces: data it does not preprocess (an extra text enters batches only when
+    # `data.text.extra_text_features` names it).
+    unbatched_features = ()
 
     def prepare(self):
         """Makes the data available in `data_dir` (generates it when the source can)."""
@@ -120,6 +124,22 @@ class Source:
             split=tfds_split, shuffle_files=shuffle_files, read_config=read_config
         )
         return dataset.map(self.standardize, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def inspection(self):
+        """What `mmlm data inspect` reports of this source besides its splits.
+
+        Returns:
+            (entries of the JSON report, lines of the text report).
+        """
+        return {}, []
+
+    def describe_example(self, example):
+        """Entries `mmlm data inspect` adds to its description of a decoded (NumPy) example."""
+        return {}
+
+    def example_problems(self, example, split):
+        """Problems `mmlm data inspect` counts in a decoded (NumPy) example of `split`."""
+        return ()
 
     def missing_split_hint(self, split):
         """What the user can do about a split the data does not have."""
