@@ -150,39 +150,20 @@ class ManifestSource(Source):
     Args:
         manifest_path: the JSONL or CSV manifest.
         data_dir: TFDS data directory.
-        image_size, sample_rate: conversion targets.
-        skip_invalid: skip (count and report) invalid rows instead of failing on the first.
-        validation_fraction: when the manifest has no validation rows, this share of the train
-            rows (seeded) becomes the validation split (counted in the report); 0: none.
-        seed: seed of that choice.
-        limits: `MediaLimits` past which a row is invalid (None: the defaults).
+        **settings: the ingestion's settings, keyword arguments of `ManifestBuilderConfig`:
+            image_size, sample_rate (conversion targets), skip_invalid (skip, count and report
+            invalid rows instead of failing on the first), validation_fraction (when the
+            manifest has no validation rows, this share of the train rows, seeded, becomes the
+            validation split; 0: none), seed (of that choice), limits (`MediaLimits` past
+            which a row is invalid; None: the defaults).
     """
 
-    def __init__(
-        self,
-        manifest_path,
-        data_dir,
-        *,
-        image_size,
-        sample_rate,
-        skip_invalid,
-        validation_fraction=0.0,
-        seed=0,
-        limits=None,
-    ):
+    def __init__(self, manifest_path, data_dir, **settings):
         if not manifest_path:
             raise ValueError("data.source=manifest needs data.manifest.path")
         if not os.path.isfile(manifest_path):
             raise FileNotFoundError(f"data.manifest.path: no such file {manifest_path}")
-        config = ManifestBuilderConfig(
-            manifest_path=manifest_path,
-            image_size=image_size,
-            sample_rate=sample_rate,
-            skip_invalid=skip_invalid,
-            validation_fraction=validation_fraction,
-            seed=seed,
-            limits=limits,
-        )
+        config = ManifestBuilderConfig(manifest_path=manifest_path, **settings)
         builder = ManifestDataset(config=config, data_dir=os.path.abspath(data_dir))
         super().__init__(f"manifest-{config.name}", builder)
         columns = manifest_lib.manifest_columns(manifest_path)
