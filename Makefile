@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python benchmarks/data_pipeline.py
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/tflite_latency.py
+	$(BIN)/python benchmarks/tflite_size.py
 	$(BIN)/python benchmarks/decoding.py
 	$(BIN)/python benchmarks/serving.py $(EXPORT)/scenes
 

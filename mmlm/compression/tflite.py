@@ -4,6 +4,9 @@ import os
 import tempfile
 
 from mmlm.backend import tf
+from mmlm.compression.tflite_constants import quantize_float_constants
+from mmlm.compression.tflite_ops import check_builtin_ops
+from mmlm.compression.tflite_process import convert_saved_model_in_subprocess
 from mmlm.config.sections import Quantization
 
 
@@ -21,9 +24,10 @@ def input_specs(model, batch_size=1, overrides=None):
 
 
 def _configure(converter, quantize, representative_dataset):
-    """Built-in ops only, plus the optimizations of one `Quantization`."""
+    """Built-in ops only (no Flex, no custom ops), plus the optimizations of one `Quantization`."""
     quantize = Quantization(quantize)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.allow_custom_ops = False
     if quantize is not Quantization.NONE:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize is Quantization.FLOAT16:
@@ -55,8 +59,18 @@ def strip_tensor_names(model_content):
 
 
 def _convert(converter, quantize, representative_dataset, strip_names):
-    """The `.tflite` bytes of a configured (`_configure`) converter, names stripped or not."""
+    """The `.tflite` bytes of a configured (`_configure`) converter, names stripped or not.
+
+    Raises:
+        NonBuiltinOpsError: the result needs Flex or custom ops (the converter should refuse
+            them already; this checks the file itself).
+    """
+    quantize = Quantization(quantize)
     content = _configure(converter, quantize, representative_dataset).convert()
+    check_builtin_ops(content, f"the {quantize.value} .tflite")
+    if quantize is Quantization.DYNAMIC:
+        # Position tables stay float32 otherwise (see `tflite_constants`).
+        content, _ = quantize_float_constants(content)
     return strip_tensor_names(content) if strip_names else content
 
 
@@ -95,6 +109,10 @@ def convert_signatures(
 ):
     """Converts several `tf.function`s of one `tf.Module` into one multi-signature `.tflite`.
 
+    The module is saved as a SavedModel here; the conversion itself runs in a process of its
+    own (`tflite_process`: TF 2.21's converter leaks about 20 MB per call), so `mmlm export`
+    and every variant of `mmlm compress` leave this process's memory as it was.
+
     Args:
         module: the `tf.Module` owning the functions' variables.
         signatures: signature name → concrete function (fixed input shapes).
@@ -104,9 +122,13 @@ def convert_signatures(
         strip_names: drop tensor names (see `strip_tensor_names`).
     Returns:
         bytes.
+    Raises:
+        TFLiteConversionError: the conversion failed (the converter's message is in it).
     """
+    quantize = Quantization(quantize).value
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "saved_model")
         tf.saved_model.save(module, path, signatures=signatures)
-        converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=list(signatures))
-        return _convert(converter, quantize, representative_data, strip_names)
+        return convert_saved_model_in_subprocess(
+            path, list(signatures), quantize, representative_data, strip_names
+        )

@@ -141,7 +141,8 @@ class TestCase(tf.test.TestCase):
         self.assertTrue(np.isfinite(gradient).all())
 
     def run_tflite_test(self, model, rows, quantize="none", overrides=None, atol=2e-5):
-        """Converts a one-output Keras model to TFLite and checks the interpreter against Keras.
+        """Converts a one-output Keras model to TFLite and checks the interpreter against Keras
+        (and that the file needs no Flex or custom op).
 
         Args:
             model: a functional model taking a dict.
@@ -153,11 +154,15 @@ class TestCase(tf.test.TestCase):
             The `TFLiteRunner`.
         """
         from mmlm.compression.tflite import convert, input_specs
+        from mmlm.compression.tflite_ops import operator_names
         from mmlm.serving.tflite_runner import TFLiteRunner
 
         calibration = (lambda: rows) if quantize == "int8" else None
         specs = input_specs(model, overrides=overrides)
-        runner = TFLiteRunner(convert(model, specs, quantize, calibration))
+        content = convert(model, specs, quantize, calibration)
+        custom = [name for name in operator_names(content) if name.startswith("CUSTOM:")]
+        self.assertEqual(custom, [], "the .tflite needs Flex or custom ops")
+        runner = TFLiteRunner(content)
         expected = np.concatenate([np.asarray(model(row)) for row in rows])
         actual = np.concatenate([np.asarray(runner(row)) for row in rows])
         self.assertEqual(expected.shape, actual.shape)

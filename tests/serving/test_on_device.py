@@ -6,6 +6,7 @@ import os
 import numpy as np
 
 from mmlm.compression.tflite import convert_signatures
+from mmlm.compression.tflite_ops import operator_names
 from mmlm.data.errors import MediaFileError
 from mmlm.serving.on_device import OnDeviceModule
 from mmlm.serving.on_device_runner import OnDeviceRunner
@@ -40,6 +41,14 @@ def _feeds(batch):
     }
 
 
+def _assert_builtin_only(test, content, what):
+    """The flatbuffer's own operator codes: no Flex and no other custom op."""
+    names = operator_names(content)
+    test.assertIn("FULLY_CONNECTED", names, what)  # the codes were read at all
+    test.assertEqual([n for n in names if n.startswith("CUSTOM")], [], what)
+    return names
+
+
 class OnDeviceTest(TestCase):
     @classmethod
     def setUpClass(cls):
@@ -53,6 +62,7 @@ class OnDeviceTest(TestCase):
         self.assertEqual(
             sorted(runner.signatures), ["caption", "embed_audio", "embed_image", "embed_text"]
         )
+        self.assertIn("WHILE", _assert_builtin_only(self, self.float_content, "float"))
         functions = {
             "embed_text": self.module.text,
             "embed_image": self.module.image,
@@ -66,6 +76,15 @@ class OnDeviceTest(TestCase):
                     self.assertAllEqual(runner(feed, name), expected)
                 else:
                     self.assertAllClose(runner(feed, name), expected, atol=2e-5, msg=name)
+
+    def test_dynamic_int8_captions_with_builtin_ops_only(self):
+        content = convert_signatures(self.module, self.module.signatures(), "dynamic")
+        self.assertIn("WHILE", _assert_builtin_only(self, content, "dynamic int8"))
+        runner = TFLiteRunner(content)
+        feed = _feeds(tiny_batch(batch_size=1, seed=3))["caption"]
+        token_ids = runner(feed, "caption")
+        self.assertEqual(token_ids.shape, (1, SEQUENCE_LENGTH))
+        self.assertEqual(int(token_ids[0, 0]), CAPTION["start_id"])
 
     def test_full_int8_calibration_covers_every_signature(self):
         # Image and text embeddings keep their direction in full int8 (text thanks to
@@ -85,6 +104,7 @@ class OnDeviceTest(TestCase):
         )
         runner = TFLiteRunner(content)
         self.assertEqual(sorted(runner.signatures), sorted(names))
+        _assert_builtin_only(self, content, "full int8")
         functions = {"embed_text": self.module.text, "embed_image": self.module.image}
         for seed in (11, 12):
             feeds = _feeds(tiny_batch(batch_size=1, seed=seed))
