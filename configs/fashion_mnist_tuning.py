@@ -14,14 +14,13 @@ Results: docs/tasks.md ("Hyperparameter search").
 """
 
 import dataclasses
-import os
 
 from mmlm.config import (
     ParameterKind,
     SearchAlgorithm,
     SearchParameter,
     TuningConfig,
-    load_config_module,
+    sibling_config,
 )
 
 SEARCH_SPACE = (
@@ -33,10 +32,7 @@ SEARCH_SPACE = (
 
 
 def get_config(smoke=False):
-    classification = load_config_module(
-        os.path.join(os.path.dirname(os.path.abspath(__file__)), "fashion_mnist_classification.py")
-    )
-    config = classification.get_config(smoke)
+    config = sibling_config(__file__, "fashion_mnist_classification.py").get_config(smoke)
     tuning = TuningConfig(
         algorithm=SearchAlgorithm.TPE, parameters=SEARCH_SPACE, num_trials=8, startup_trials=4
     )
