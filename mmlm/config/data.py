@@ -154,8 +154,9 @@ class TextConfig:
         extra_text_features: further text features (e.g. "text_es") that share the vocabulary
             and are tokenized alongside "text".
         max_bytes: a manifest caption longer than this many UTF-8 bytes is an invalid row
-            (`text_too_long`). Shorter text past `sequence_length - 2` tokens is truncated,
-            and the ingestion report counts it.
+            (`text_too_long`), and the exported SavedModel's text signatures refuse such rows.
+            Shorter text past `sequence_length - 2` tokens is truncated, and the ingestion
+            report counts it.
     """
 
     vocabulary_size: int = 1000

@@ -38,6 +38,7 @@ def serving_module(config, data, backbone):
         length_penalty=config.generation.length_penalty,
         max_image_pixels=config.data.image.max_pixels,
         max_audio_seconds=config.data.audio.max_seconds,
+        max_text_bytes=config.data.text.max_bytes,
     )
 
 

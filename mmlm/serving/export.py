@@ -1,16 +1,19 @@
 """SavedModel export: signatures that take raw inputs (strings, image/audio arrays or bytes).
 
 Tokenization, image resizing, audio cropping/padding, the log-mel frontend and caption decoding
-(greedy and beam search, key/value-cached `tf.while_loop`s) all run inside the graph, so a client needs only TensorFlow (and TensorFlow Text's ops
-for the WordPiece tokenizer) — neither mmlm nor Python per token.
+(greedy and beam search, key/value-cached `tf.while_loop`s) all run inside the graph, so a
+client needs only TensorFlow (and TensorFlow Text's ops for the WordPiece tokenizer): neither
+mmlm nor Python per token. Inputs past the export's limits (image pixels, WAV length, text
+bytes) fail with an `InvalidArgumentError` naming the limit, checked before decoding.
 """
 
 import numpy as np
 
 from mmlm.backend import tf
-from mmlm.config.data import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_PIXELS
+from mmlm.config.data import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_PIXELS, DEFAULT_MAX_TEXT_BYTES
 from mmlm.generation import Generator
 from mmlm.serving.image_decoding import decode_image
+from mmlm.serving.text_limits import limit_text
 from mmlm.serving.warmup import write_warmup_requests
 
 # Signature name → what it does; the README and `mmlm serve`'s metadata rely on these names.
@@ -54,6 +57,8 @@ class ServingModule(tf.Module):
         max_image_pixels: `embed_image_bytes` refuses images with more pixels (read from the
             file header, before decoding) with an `InvalidArgumentError` (`image_too_large`).
         max_audio_seconds: `embed_audio_wav` refuses longer WAV files (`audio_too_long`).
+        max_text_bytes: every signature taking `text` refuses a row of more bytes
+            (`text_too_long`) before tokenizing it.
     """
 
     def __init__(
@@ -67,9 +72,11 @@ class ServingModule(tf.Module):
         length_penalty=0.6,
         max_image_pixels=DEFAULT_MAX_PIXELS,
         max_audio_seconds=DEFAULT_MAX_AUDIO_SECONDS,
+        max_text_bytes=DEFAULT_MAX_TEXT_BYTES,
         name="serving",
     ):
         super().__init__(name=name)
+        self.max_text_bytes = max_text_bytes
         self.max_image_pixels = max_image_pixels
         self.max_audio_seconds = max_audio_seconds
         self.backbone = backbone
@@ -97,6 +104,7 @@ class ServingModule(tf.Module):
     # Preprocessing (B rows of raw input → the encoder's inputs).
 
     def text_inputs(self, text):
+        text = limit_text(text, self.max_text_bytes)  # refused past the limit, not tokenized
         return self.text_preprocessor(text)  # token_ids, padding_mask (B, L)
 
     def image_inputs(self, images):

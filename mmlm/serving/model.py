@@ -13,6 +13,7 @@ from google.protobuf import json_format, text_format
 from tensorflow.core.protobuf import saved_model_pb2
 
 from mmlm.backend import tf
+from mmlm.serving.input_checks import missing_input_checks
 
 DEFAULT_SIGNATURE = "serving_default"
 # What `tf.saved_model.save` writes for every signature: the Predict API of TF Serving.
@@ -94,6 +95,8 @@ class ServedModel:
             Serving reports as metadata).
         loaded: the object `tf.saved_model.load` returned; kept alive for its variables.
         warmup_requests: warmup records replayed before the version was served.
+        missing_checks: `MissingCheck`s of signatures exported without mmlm's input size
+            checks (an older export; see `mmlm.serving.input_checks`).
     """
 
     name: str
@@ -103,6 +106,7 @@ class ServedModel:
     signature_defs: dict
     loaded: object
     warmup_requests: int = 0
+    missing_checks: tuple = ()
 
     def metadata(self):
         """The body of `GET /v1/models/NAME[/versions/V]/metadata`, as TF Serving writes it
@@ -203,13 +207,17 @@ def load_version(directory, name, version):
     signatures = {key: _signature(key, function) for key, function in loaded.signatures.items()}
     if not signatures:
         raise ValueError(f"the SavedModel at {directory} has no signatures to serve")
+    meta_graph = read_meta_graph(directory)
+    defs = meta_graph.signature_def
+    defs = {key: defs[key] for key in sorted(signatures) if key in defs}
     return ServedModel(
         name=name,
         version=str(version),
         path=directory,
         signatures=signatures,
-        signature_defs=_signature_defs(directory, signatures),
+        signature_defs=defs,
         loaded=loaded,
+        missing_checks=tuple(missing_input_checks(meta_graph, defs)),
     )
 
 
@@ -222,8 +230,8 @@ def _signature(key, function):
     return Signature(name=key, function=function, inputs=dict(inputs), outputs=outputs)
 
 
-def _signature_defs(directory, signatures):
-    """{key: SignatureDef proto} of the served signatures."""
+def read_meta_graph(directory):
+    """The `MetaGraphDef` of the SavedModel in `directory` (its signature defs and graph)."""
     pb_path = os.path.join(directory, "saved_model.pb")
     saved_model = saved_model_pb2.SavedModel()
     if os.path.isfile(pb_path):
@@ -232,5 +240,4 @@ def _signature_defs(directory, signatures):
     else:
         with open(os.path.join(directory, "saved_model.pbtxt")) as f:
             text_format.Parse(f.read(), saved_model)
-    defs = saved_model.meta_graphs[0].signature_def
-    return {key: defs[key] for key in sorted(signatures) if key in defs}
+    return saved_model.meta_graphs[0]

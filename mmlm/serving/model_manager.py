@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 
+from mmlm.serving.input_checks import describe_missing_checks
 from mmlm.serving.model import (
     default_model_name,
     is_version_base,
@@ -259,6 +260,9 @@ class ModelManager:
             f", {model.warmup_requests} warmup requests replayed" if model.warmup_requests else ""
         )
         self._log(f"model '{self.name}' version {version} available from {directory}{warmup}")
+        where = f"model '{self.name}' version {version} ({directory})"
+        if model.missing_checks:
+            self._log(describe_missing_checks(model.missing_checks, where))
 
     def _unload(self, version):
         self._set_status(version, VersionState.UNLOADING)

@@ -14,11 +14,12 @@ import time
 import numpy as np
 
 from mmlm.backend import tf
-from mmlm.config.data import DEFAULT_MAX_PIXELS
+from mmlm.config.data import DEFAULT_MAX_PIXELS, DEFAULT_MAX_TEXT_BYTES
 from mmlm.serving.image_decoding import decode_image
 from mmlm.serving.model_manager import load_and_warm_up
 from mmlm.serving.server import ServerConfig, build_manager
 from mmlm.serving.server_thread import ServerThread
+from mmlm.serving.text_limits import limit_text
 from mmlm.serving.warmup import write_warmup_requests
 
 EMBEDDING_DIM = 8
@@ -41,15 +42,21 @@ class ToyModel(tf.Module):
 
     Args:
         scale: multiplies the text embedding (tells versions of a model apart).
+        input_checks: whether `embed_text` and `embed_image_bytes` check their inputs' sizes
+            (`data.text.max_bytes`, `data.image.max_pixels` at their defaults) as the
+            exporter's signatures do; False: as exports made before the checks existed.
     """
 
-    def __init__(self, scale=1.0):
+    def __init__(self, scale=1.0, input_checks=True):
         super().__init__()
+        self.input_checks = input_checks
         self.scale = tf.Variable(float(scale))  # a variable, as a real model has
         self.echo_rows = tf.Variable(0, dtype=tf.int64)
 
     @tf.function(input_signature=[_spec([None], tf.string, "text")])
     def embed_text(self, text):
+        if self.input_checks:  # as the exporter's
+            text = limit_text(text, DEFAULT_MAX_TEXT_BYTES)
         buckets = tf.strings.to_hash_bucket_fast(text, 2**EMBEDDING_DIM)  # (B,)
         bits = tf.bitwise.right_shift(buckets[:, None], tf.range(EMBEDDING_DIM, dtype=tf.int64))
         return {"embedding": self.scale * tf.cast(tf.bitwise.bitwise_and(bits, 1), tf.float32)}
@@ -65,7 +72,10 @@ class ToyModel(tf.Module):
     @tf.function(input_signature=[_spec([None], tf.string, "image_bytes")])
     def embed_image_bytes(self, image_bytes):
         def decode(data):
-            image = decode_image(data, DEFAULT_MAX_PIXELS)  # as the exporter's, size checked
+            if self.input_checks:  # as the exporter's, size checked
+                image = decode_image(data, DEFAULT_MAX_PIXELS)
+            else:
+                image = tf.io.decode_image(data, channels=3, expand_animations=False)
             return tf.image.resize(tf.cast(image, tf.float32) / 255.0, [8, 8])
 
         images = tf.map_fn(decode, image_bytes, fn_output_signature=tf.float32)
@@ -126,14 +136,14 @@ def toy_warmup_requests():
     ]
 
 
-def build_toy_saved_model(directory, scale=1.0, warmup=False):
+def build_toy_saved_model(directory, scale=1.0, warmup=False, input_checks=True):
     """Writes the `ToyModel` SavedModel to `directory`; returns `directory`.
 
     Args:
-        scale: see `ToyModel`.
+        scale, input_checks: see `ToyModel`.
         warmup: also write `toy_warmup_requests()` as its TF Serving warmup records.
     """
-    model = ToyModel(scale)
+    model = ToyModel(scale, input_checks)
     names = (
         "embed_text",
         "embed_image",

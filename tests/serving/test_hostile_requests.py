@@ -1,11 +1,13 @@
 """Hostile clients against the REST server: path tricks, image bombs through every image
-signature, slow clients and many concurrent clients mixing good and bad requests. Every bad
-request gets a 4xx with a message, and the server keeps answering the good ones.
+signature, text over the size limit (REST and gRPC), slow clients and many concurrent clients
+mixing good and bad requests. Every bad request gets a 4xx with a message, and the server keeps
+answering the good ones.
 
 (Malformed JSON, wrong types, deep nesting, huge bodies and too many instances are in
 test_server.py's BAD_REQUESTS; the gRPC cases in test_grpc_server.py.)"""
 
 import base64
+import concurrent.futures
 import http.client
 import json
 import os
@@ -13,13 +15,21 @@ import socket
 import threading
 import time
 
+import grpc
 import numpy as np
 import pytest
 import requests
 
+from mmlm.config.data import DEFAULT_MAX_TEXT_BYTES
 from mmlm.testing import TestCase
 from mmlm.testing.media import bomb_png, header_bomb
-from mmlm.testing.serving import build_toy_saved_model, png_bytes, running_server
+from mmlm.testing.serving import (
+    build_toy_saved_model,
+    grpc_stubs,
+    png_bytes,
+    predict_proto,
+    running_server,
+)
 
 MAX_REQUEST_BYTES = 100_000
 MAX_INSTANCES = 8
@@ -224,6 +234,83 @@ class HostileRequestTest(TestCase):
     def assertStillServes(self):
         response = requests.post(f"{self.url}:predict", json={"instances": ["ok"]}, timeout=30)
         self.assertEqual(200, response.status_code, response.text)
+
+
+# (request body, bytes of its row 1): text one byte (or one character) over the default limit
+# of data.text.max_bytes, through each way a text row reaches a signature.
+_OVER = "a" * (DEFAULT_MAX_TEXT_BYTES + 1)
+LONG_TEXTS = [
+    ({"signature_name": "embed_text", "instances": ["ok", _OVER]}, DEFAULT_MAX_TEXT_BYTES + 1),
+    ({"instances": ["ok", _OVER]}, DEFAULT_MAX_TEXT_BYTES + 1),  # serving_default
+    ({"inputs": {"text": ["ok", _OVER]}}, DEFAULT_MAX_TEXT_BYTES + 1),  # columnar
+    ({"instances": [{"text": "ok"}, {"text": _b64(_OVER.encode())}]}, DEFAULT_MAX_TEXT_BYTES + 1),
+    ({"instances": ["ok", "€" * (DEFAULT_MAX_TEXT_BYTES // 3 + 1)]}, DEFAULT_MAX_TEXT_BYTES + 2),
+]
+
+
+class TextSizeLimitTest(TestCase):
+    """Text rows over `data.text.max_bytes` (1 MB by default): refused by the model's own
+    check, which the toy shares with the exporter, with a 400 / INVALID_ARGUMENT."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.directory = tempfile.mkdtemp()
+        model = build_toy_saved_model(os.path.join(cls.directory, "toy"))
+        cls.server_context = running_server(model, grpc_port=0, batch_timeout_ms=50)
+        cls.server = cls.server_context.__enter__()
+        cls.url = f"{cls.server.url}/v1/models/toy:predict"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server_context.__exit__(None, None, None)
+        shutil.rmtree(cls.directory, ignore_errors=True)
+        super().tearDownClass()
+
+    def test_rest(self):
+        at_limit = requests.post(self.url, json={"instances": ["a" * DEFAULT_MAX_TEXT_BYTES]})
+        self.assertEqual(200, at_limit.status_code, at_limit.text[:300])
+        for body, size in LONG_TEXTS:
+            with self.subTest(body=json.dumps(body)[:60]):
+                response = requests.post(self.url, json=body, timeout=60)
+                self.assertEqual(400, response.status_code, response.text[:300])
+                self.assertIn(
+                    f"text_too_long: row 1 holds {size} bytes, over the limit of "
+                    f"{DEFAULT_MAX_TEXT_BYTES} bytes (data.text.max_bytes of the export)",
+                    response.json()["error"],
+                )
+                self.assertEqual(
+                    200, requests.post(self.url, json={"instances": ["ok"]}).status_code
+                )
+
+    def test_a_long_text_fails_only_its_own_request_in_a_merged_batch(self):
+        bodies = [{"instances": [_OVER]}, {"instances": ["ok"]}, {"instances": ["fine"]}]
+        stats = self.server.batcher.stats
+        retried = stats.retried_batches
+        for _ in range(10):  # until the three requests met in one batch (the 50 ms timeout)
+            with concurrent.futures.ThreadPoolExecutor(len(bodies)) as pool:
+                responses = list(
+                    pool.map(lambda b: requests.post(self.url, json=b, timeout=60), bodies)
+                )
+            self.assertEqual([400, 200, 200], [r.status_code for r in responses])
+            self.assertIn("text_too_long: row 0 holds", responses[0].json()["error"])
+            if stats.retried_batches > retried:
+                break
+        self.assertGreater(stats.retried_batches, retried, "the requests were never merged")
+
+    def test_grpc(self):
+        with grpc_stubs(self.server.grpc_address) as (predictions, _):
+            for signature in ("embed_text", ""):  # "": serving_default
+                text = np.array([b"ok", _OVER.encode()], object)
+                with self.assertRaises(grpc.RpcError) as raised:
+                    predictions.Predict(predict_proto("toy", signature, {"text": text}), timeout=60)
+                self.assertEqual(grpc.StatusCode.INVALID_ARGUMENT, raised.exception.code())
+                self.assertIn(
+                    f"text_too_long: row 1 holds {DEFAULT_MAX_TEXT_BYTES + 1} bytes",
+                    raised.exception.details(),
+                )
+                good = predict_proto("toy", signature, {"text": np.array([b"ok"], object)})
+                self.assertIn("embedding", predictions.Predict(good, timeout=30).outputs)
 
 
 def _read_all(sock):
