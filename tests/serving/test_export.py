@@ -71,7 +71,7 @@ class SavedModelExportTest(TestCase):
         rate = self.preprocessors["audio_preprocessor"].sample_rate
         inputs = signature_inputs(rate)
         cases = signature_cases(DEFAULT_MAX_TEXT_BYTES, DEFAULT_MAX_AUDIO_SECONDS, rate)
-        actual = call_signatures(sys.executable, path, inputs, cases, directory, timeout=300)
+        actual = call_signatures(sys.executable, path, inputs, cases, directory)
         self.assertFalse(actual["mmlm_imported"])
         self.assertEqual(actual["signatures"], names)
         self.assertEqual(names, actual["warmup"])  # one record per signature, each replayed
