@@ -255,17 +255,9 @@ class TextSizeLimitTest(TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.directory = tempfile.mkdtemp()
-        model = build_toy_saved_model(os.path.join(cls.directory, "toy"))
-        cls.server_context = running_server(model, grpc_port=0, batch_timeout_ms=50)
-        cls.server = cls.server_context.__enter__()
+        model = build_toy_saved_model(os.path.join(cls.class_directory(), "toy"))
+        cls.server = cls.enterClassContext(running_server(model, grpc_port=0, batch_timeout_ms=50))
         cls.url = f"{cls.server.url}/v1/models/toy:predict"
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server_context.__exit__(None, None, None)
-        shutil.rmtree(cls.directory, ignore_errors=True)
-        super().tearDownClass()
 
     def test_rest(self):
         at_limit = requests.post(self.url, json={"instances": ["a" * DEFAULT_MAX_TEXT_BYTES]})

@@ -3,8 +3,6 @@ says so naming the model directory. (A real export has every check: test_export.
 
 import base64
 import os
-import shutil
-import tempfile
 
 import requests
 
@@ -22,14 +20,9 @@ class MissingInputChecksTest(TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.directory = tempfile.mkdtemp()
-        cls.checked = build_toy_saved_model(os.path.join(cls.directory, "checked"))
-        cls.old = build_toy_saved_model(os.path.join(cls.directory, "old"), input_checks=False)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.directory, ignore_errors=True)
-        super().tearDownClass()
+        directory = cls.class_directory()
+        cls.checked = build_toy_saved_model(os.path.join(directory, "checked"))
+        cls.old = build_toy_saved_model(os.path.join(directory, "old"), input_checks=False)
 
     def test_found_per_signature_input(self):
         self.assertEqual((), load_version(self.checked, "toy", 1).missing_checks)
