@@ -6,6 +6,7 @@ import sys
 from mmlm.cli import compress as compress_command
 from mmlm.cli import data as data_command
 from mmlm.cli import distill as distill_command
+from mmlm.cli import ensemble as ensemble_command
 from mmlm.cli import evaluate as evaluate_command
 from mmlm.cli import explain as explain_command
 from mmlm.cli import export as export_commands
@@ -25,6 +26,7 @@ def build_parser():
     data_command.add_parser(subparsers)
     train_commands.add_parsers(subparsers)
     tune_command.add_parser(subparsers)
+    ensemble_command.add_parser(subparsers)
     evaluate_command.add_parser(subparsers)
     pseudo_label_command.add_parser(subparsers)
     export_commands.add_parsers(subparsers)

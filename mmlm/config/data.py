@@ -248,6 +248,9 @@ class DataConfig:
         shuffle_pairs: the control run: pair each training caption with another example's
             image and audio (a fixed random permutation), so nothing true links them; test
             retrieval must then score at chance.
+        bootstrap_seed: bagging: when >= 0, training reads a bootstrap resample of the train
+            split drawn with this seed (each example k ~ Poisson(1) times, the same k every
+            epoch; see `mmlm.data.bootstrap`). -1: the split as it is.
         text: text preprocessing.
         image: image preprocessing.
         audio: audio preprocessing.
@@ -267,6 +270,7 @@ class DataConfig:
     seed: int = 0
     skip_invalid: bool = False
     shuffle_pairs: bool = False
+    bootstrap_seed: int = -1
     text: TextConfig = TextConfig()
     image: ImageConfig = ImageConfig()
     audio: AudioConfig = AudioConfig()

@@ -1,7 +1,7 @@
 """The one function that turns any source into batched, preprocessed `tf.data` input.
 
-    source.load(split) → standardized examples → [cache, repeat, shuffle] → per-example
-    preprocessing (tokenize, resize/rescale, crop/pad audio [+ log-mel]) in parallel →
+    source.load(split) → standardized examples → [bootstrap, cache, repeat, shuffle] →
+    per-example preprocessing (tokenize, resize/rescale, crop/pad audio [+ log-mel]) in parallel →
     batch → [augmentation and masking, sequential so seeded runs repeat exactly] → prefetch
 
 Batches are dicts: `token_ids`, `padding_mask` (and `<extra>_token_ids`, e.g. for text_es),
@@ -16,6 +16,7 @@ exchanged).
 import tensorflow as tf
 
 from mmlm.data import factory
+from mmlm.data.bootstrap import poisson_bootstrap
 from mmlm.data.sources.source import MODALITY_KEYS
 
 
@@ -121,9 +122,16 @@ def build_dataset(
         batch_size = input_context.get_per_replica_batch_size(batch_size)
     parallel = num_parallel_calls or tf.data.AUTOTUNE
 
+    bootstrap = training and split == "train" and config.bootstrap_seed >= 0
     dataset = source.load(
-        split, shuffle_files=training, seed=config.seed, input_context=input_context
+        # A bootstrap keys each example's count on its position: the file order must not move.
+        split,
+        shuffle_files=training and not bootstrap,
+        seed=config.seed,
+        input_context=input_context,
     )
+    if bootstrap:
+        dataset = poisson_bootstrap(dataset, config.bootstrap_seed)
     if select is not None:
         dataset = select(dataset)
     if training and config.shuffle_pairs:

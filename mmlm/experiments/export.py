@@ -27,10 +27,11 @@ def caption_length(config):
 
 
 def serving_module(config, data, backbone):
-    """The SavedModel signatures of `backbone` with `config`'s preprocessing."""
+    """The SavedModel signatures of `backbone` with `config`'s preprocessing (a model without
+    text, such as Fashion-MNIST's, has no vocabulary and no text preprocessing)."""
     return ServingModule(
         backbone,
-        data.text_preprocessor(),
+        data.text_preprocessor() if "text" in backbone.modalities else None,
         ImagePreprocessor(config.data.image.image_size, name="image_preprocessor"),
         factory.audio_preprocessor(config.data),
         caption_max_length=caption_length(config),
