@@ -8,7 +8,7 @@
 The task of `configs/fashion_mnist_classification.py` (its data and ViT, with 2 layers instead
 of 4) on a budget that fits a shared 2-core machine: 200 steps of 64 images per trial,
 evaluated on 640 validation images every 50 steps. TPE searches the learning rate, the weight
-decay, the warmup and the model's dropout over 8 trials; trials behind the median at an
+decay, the warmup and the model's dropout over 6 trials; trials behind the median at an
 evaluation are pruned.
 Results: docs/tasks.md ("Hyperparameter search").
 """
@@ -34,7 +34,7 @@ SEARCH_SPACE = (
 def get_config(smoke=False):
     config = sibling_config(__file__, "fashion_mnist_classification.py").get_config(smoke)
     tuning = TuningConfig(
-        algorithm=SearchAlgorithm.TPE, parameters=SEARCH_SPACE, num_trials=8, startup_trials=4
+        algorithm=SearchAlgorithm.TPE, parameters=SEARCH_SPACE, num_trials=6, startup_trials=4
     )
     trainer = dataclasses.replace(
         config.trainer,

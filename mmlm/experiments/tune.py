@@ -143,27 +143,30 @@ def _exclusive(workdir):
 
 def _load_study(config, workdir):
     tuning = config.tuning
-    if tuning.algorithm is SearchAlgorithm.GRID:
-        sampler = optuna.samplers.GridSampler(search_space.grid(tuning), seed=tuning.seed)
-    elif tuning.algorithm is SearchAlgorithm.RANDOM:
-        sampler = optuna.samplers.RandomSampler(seed=tuning.seed)
-    else:
-        sampler = optuna.samplers.TPESampler(
-            n_startup_trials=tuning.startup_trials, seed=tuning.seed
-        )
+    storage = f"sqlite:///{os.path.abspath(os.path.join(workdir, STUDY_FILE))}"
     pruner = optuna.pruners.MedianPruner(
         n_startup_trials=tuning.pruning_startup_trials,
         n_warmup_steps=_warmup_steps(config),
     )
-    storage = f"sqlite:///{os.path.abspath(os.path.join(workdir, STUDY_FILE))}"
-    return optuna.create_study(
+    study = optuna.create_study(
         storage=storage,
         study_name=config.name,
-        sampler=sampler,
         pruner=pruner if tuning.prune else optuna.pruners.NopPruner(),
         direction=tuning.direction.value,
         load_if_exists=True,
     )
+    # A rerun seeded as the first run would draw the first run's values again: the seed moves
+    # on by the trials the study holds (still reproducible from the same history).
+    seed = tuning.seed + len(study.get_trials(deepcopy=False))
+    if tuning.algorithm is SearchAlgorithm.GRID:
+        study.sampler = optuna.samplers.GridSampler(search_space.grid(tuning), seed=seed)
+    elif tuning.algorithm is SearchAlgorithm.RANDOM:
+        study.sampler = optuna.samplers.RandomSampler(seed=seed)
+    else:
+        study.sampler = optuna.samplers.TPESampler(
+            n_startup_trials=tuning.startup_trials, seed=seed
+        )
+    return study
 
 
 def _warmup_steps(config):

@@ -140,3 +140,18 @@ def test_tune_resumes_an_interrupted_study_and_writes_hparams(tmp_path):
     # A finished study reruns nothing.
     again = tune_lib.tune(config, workdir, log=lines.append)
     assert again == table and lines[-2].endswith("0 of 1 trials to run")
+
+
+def test_a_rerun_does_not_draw_the_first_runs_values_again(tmp_path):
+    """The sampler's seed moves on by the trials already in the study."""
+    config = tiny_tuning_config("tuning.algorithm=random")
+    drawn = []
+    for _ in range(2):  # two processes, each asking for one trial
+        study = tune_lib._load_study(config, str(tmp_path))
+        trial = study.ask()
+        drawn.append(tune_lib.search_space.suggest(trial, config.tuning))
+        study.tell(trial, 1.0)
+    assert drawn[0] != drawn[1]
+    os.makedirs(tmp_path / "other")
+    again = tune_lib._load_study(config, str(tmp_path / "other"))
+    assert tune_lib.search_space.suggest(again.ask(), config.tuning) == drawn[0]

@@ -20,8 +20,9 @@ def _arguments(workdir):
         f"data.idx.directory={data_config.data.idx.directory}",
         f"data.idx.validation_size={data_config.data.idx.validation_size}",
         *SMALL,
-        "trainer.steps=6",
-        "trainer.eval_every=2",
+        # The kill comes after the first backup (step 2), well before the end (step 12).
+        "trainer.steps=12",
+        "trainer.eval_every=6",
         "trainer.checkpoint_every=2",
         "tuning.num_trials=2",
         "tuning.prune=false",
