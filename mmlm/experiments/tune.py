@@ -170,9 +170,10 @@ def _load_study(config, workdir):
 
 
 def _warmup_steps(config):
-    """Optimizer steps before a trial may be pruned (its first evaluations are exempt)."""
+    """MedianPruner's `n_warmup_steps`: reports at steps below it are never pruned, so the
+    first `pruning_warmup_evaluations` evaluations (at multiples of `eval_every`) are exempt."""
     evaluations = config.tuning.pruning_warmup_evaluations
-    return max(0, evaluations * config.trainer.eval_every - 1)
+    return evaluations * config.trainer.eval_every + 1 if evaluations > 0 else 0
 
 
 def _retry_interrupted(study, max_retries, log):
@@ -189,7 +190,8 @@ def _retry_interrupted(study, max_retries, log):
             study.enqueue_trial(trial.params, user_attrs={"retry_of": origin})
             log(f"trial {trial.number} was interrupted: marked failed, rerun from its backup")
         else:
-            log(f"trial {trial.number} was interrupted: marked failed ({retries} reruns done)")
+            log(f"trial {trial.number} was interrupted: marked failed (not rerun: {retries} of "
+                f"tuning.max_retries={max_retries} reruns done)")  # fmt: skip
 
 
 def _objective(trial, config, workdir, init_from, log):

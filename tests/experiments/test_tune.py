@@ -155,3 +155,11 @@ def test_a_rerun_does_not_draw_the_first_runs_values_again(tmp_path):
     os.makedirs(tmp_path / "other")
     again = tune_lib._load_study(config, str(tmp_path / "other"))
     assert tune_lib.search_space.suggest(again.ask(), config.tuning) == drawn[0]
+
+
+def test_pruning_warmup_exempts_the_first_evaluations():
+    config = tiny_tuning_config("trainer.eval_every=50", "tuning.pruning_warmup_evaluations=1")
+    warmup = tune_lib._warmup_steps(config)
+    assert 50 < warmup <= 100  # the report at step 50 is exempt, the one at 100 is not
+    none = tiny_tuning_config("trainer.eval_every=50", "tuning.pruning_warmup_evaluations=0")
+    assert tune_lib._warmup_steps(none) == 0
