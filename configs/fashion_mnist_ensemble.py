@@ -10,16 +10,12 @@ split. Results: docs/tasks.md ("Ensembles").
 """
 
 import dataclasses
-import os
 
-from mmlm.config import TuningConfig, load_config_module
+from mmlm.config import TuningConfig, sibling_config
 
 
 def get_config(smoke=False):
-    tuning = load_config_module(
-        os.path.join(os.path.dirname(os.path.abspath(__file__)), "fashion_mnist_tuning.py")
-    )
-    config = tuning.get_config(smoke)
+    config = sibling_config(__file__, "fashion_mnist_tuning.py").get_config(smoke)
     return dataclasses.replace(
         config,
         name="fashion_mnist_ensemble" + ("_smoke" if smoke else ""),

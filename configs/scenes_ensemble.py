@@ -5,22 +5,18 @@
         --workdir runs/scenes_ensemble --export saved_models/scenes_ensemble
 
 The demo's model and objectives (`configs/scenes.py`) without audio, on 1,000 training scenes
-for 300 steps per member: a budget for a shared 2-core machine. Each member trains on its own
+for 200 steps per member: a budget for a shared 2-core machine. Each member trains on its own
 bootstrap resample of the training split; test retrieval compares the ensemble (the members'
 mean cosine similarity) with its best member. Results: docs/tasks.md ("Ensembles").
 """
 
 import dataclasses
-import os
 
-from mmlm.config import Modality, load_config_module
+from mmlm.config import Modality, sibling_config
 
 
 def get_config(smoke=False):
-    scenes = load_config_module(
-        os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenes.py")
-    )
-    config = scenes.get_config(smoke)
+    config = sibling_config(__file__, "scenes.py").get_config(smoke)
     data = dataclasses.replace(config.data, modalities=(Modality.TEXT, Modality.IMAGE))
     trainer = config.trainer
     if not smoke:
@@ -31,7 +27,7 @@ def get_config(smoke=False):
             ),
         )
         trainer = dataclasses.replace(
-            trainer, steps=300, warmup_steps=30, eval_every=100, checkpoint_every=100
+            trainer, steps=200, warmup_steps=20, eval_every=100, checkpoint_every=100
         )
     return dataclasses.replace(
         config,
