@@ -85,7 +85,10 @@ def _limitations(card):
             "--json RUN/metrics.json`, then export again)."
         )
     if model.get("parameters"):
-        notes.append(f"A small model ({model['parameters']:,} parameters).")
+        notes.append(
+            f"Size: {model['parameters']:,} parameters; what it does well is only what the "
+            "evaluation above measured."
+        )
     return notes
 
 
@@ -211,7 +214,7 @@ def render_markdown(card):
         ("embedding dim", format_number(model["embedding_dim"])),
         ("text decoder", model["has_decoder"]),
     ]
-    lines += _table(("", ""), facts) + [""]
+    lines += _table(("property", "value"), facts) + [""]
     if artifact.get("measurements"):
         rows = [
             (metric_name(n), format_number(v)) for n, v in metric_rows(artifact["measurements"])
