@@ -154,7 +154,7 @@ def _table(header, rows):
 
 def _data_lines(data):
     if data.get("status") != "reported":
-        return [f"Training data {data['status']}."]
+        return [f"Training data {data['status']}.", ""]
     lines = [
         f"Source: `{data.get('source')}` ({data.get('name')}); modalities used: "
         f"{', '.join(data.get('modalities', []))}. From `{data['file']}`.",
@@ -179,7 +179,7 @@ def _data_lines(data):
 
 def _evaluation_lines(evaluation):
     if evaluation["status"] != "evaluated":
-        return ["Not evaluated: the run has no `metrics.json`."]
+        return ["Not evaluated: the run has no `metrics.json`.", ""]
     lines = [f"From `{evaluation['file']}` (split `{evaluation.get('split')}`).", ""]
     rows = [(metric_name(r["name"]), format_number(r["value"])) for r in evaluation["metrics"]]
     lines += _table(("metric", "value"), rows) + ["", "## Metrics per subgroup", ""]
