@@ -215,10 +215,10 @@ def render_markdown(card):
         ("text decoder", model["has_decoder"]),
     ]
     lines += _table(("property", "value"), facts) + [""]
-    if artifact.get("measurements"):
-        rows = [
-            (metric_name(n), format_number(v)) for n, v in metric_rows(artifact["measurements"])
-        ]
+    measurements = artifact.get("measurements") or {}
+    if measurements:
+        rows = [(key, value) for key, value in measurements.items() if isinstance(value, str)]
+        rows += [(metric_name(n), format_number(v)) for n, v in metric_rows(measurements)]
         lines += ["## Measured on this file", ""] + _table(("measurement", "value"), rows) + [""]
     lines += ["## Training data", ""] + _data_lines(card["training_data"])
     lines += ["## Evaluation", ""] + _evaluation_lines(card["evaluation"])

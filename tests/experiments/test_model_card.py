@@ -134,6 +134,7 @@ def test_a_run_without_metrics_is_not_evaluated_and_a_file_gets_its_card_beside_
     assert card["artifact"]["measurements"] == {"quantize": "int8"}
     markdown = open(markdown_path).read()
     assert "Not evaluated: the run has no `metrics.json`." in markdown
+    assert "| quantize | int8 |" in markdown
     assert card["failure_modes"] == ["Unknown: not evaluated."]
 
 
