@@ -17,7 +17,7 @@ import tensorflow as tf
 from mmlm.config import write_config
 # Variable name parts AdamW does not decay, as in `mmlm pretrain`: biases, norms, positions,
 # learned tokens and the contrastive temperature.
-from mmlm.training import NO_WEIGHT_DECAY
+from mmlm.training import NO_WEIGHT_DECAY, resolve_runtime
 
 keras = mmlm.keras  # tf_keras: mmlm's models are Keras 2 models
 
@@ -68,7 +68,8 @@ def main(argv=None):
     batch_size = config.data.global_batch_size
     steps = args.steps_per_epoch or math.ceil(data.source.num_examples("train") / batch_size)
     keras.utils.set_random_seed(config.trainer.seed)
-    keras.mixed_precision.set_global_policy(config.runtime.precision.value)
+    runtime = resolve_runtime(config.runtime, print)  # precision=auto: chosen for this CPU
+    keras.mixed_precision.set_global_policy(runtime.precision.value)
 
     mirrored = args.strategy == "mirrored"
     strategy = tf.distribute.MirroredStrategy() if mirrored else tf.distribute.get_strategy()
@@ -85,7 +86,7 @@ def main(argv=None):
         task = mmlm.build_pretraining_task(config, data.vocabulary_size)
         optimizer = make_optimizer(config.trainer, args.epochs * steps)
         # XLA cannot compile a step mirrored over logical CPU devices (fine on GPUs, though).
-        task.compile(optimizer=optimizer, jit_compile=config.runtime.jit_compile and not mirrored)
+        task.compile(optimizer=optimizer, jit_compile=runtime.jit_compile and not mirrored)
         # Create every variable before fit, so that BackupAndRestore can restore them all
         # before step 1: the model's, its loss heads' (built on first use), the optimizer's.
         batch = next(iter(validation))

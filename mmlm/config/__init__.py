@@ -24,6 +24,7 @@ from mmlm.config.loader import (
     write_config,
 )
 from mmlm.config.sections import (
+    AttentionImplementation,
     CompressionConfig,
     Decay,
     DecodingStrategy,

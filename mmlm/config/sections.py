@@ -18,6 +18,13 @@ class Pooling(enum.Enum):
     MEAN = "mean"  # the mean over valid (unmasked) positions
 
 
+class AttentionImplementation(enum.Enum):
+    """How every tower computes attention (both exact)."""
+
+    DENSE = "dense"  # keras' MultiHeadAttention: (B, heads, L, L) scores kept for the backward
+    CHUNKED = "chunked"  # query chunks recomputed in the backward pass: O(chunk · L) memory
+
+
 class PatchPositions(enum.Enum):
     """Position encodings of image and spectrogram patches."""
 
@@ -46,6 +53,16 @@ class ModelConfig:
             one 3x3 stride-2 ReLU conv per entry (`image_patch_size` must be divisible by
             2^len); empty: the patches are projected linearly (plain ViT).
         spectrogram_patch_size: side of the square (time x mel) spectrogram patches.
+        attention_implementation: attention of every tower (text, image, audio, fusion,
+            decoder): dense, or exact in recomputed query chunks, which trains long sequences
+            in a fraction of the memory (docs/performance.md, "Memory-efficient attention").
+        attention_chunk_size: queries per chunk of the chunked attention.
+        image_patch_dropout: share of the image patches the ViT drops in its training passes
+            (FLIP-style token dropping: cheaper contrastive steps; the fusion and captioning
+            of those passes see the kept patches too, masked image modelling all of them);
+            evaluation and export see every patch. 0 disables; FLIP uses 0.5-0.75.
+        audio_patch_dropout: the same for the spectrogram patches of the audio encoder (a
+            share of each clip's valid, non-padding patches).
     """
 
     preset: ModelPreset = ModelPreset.TINY
@@ -62,6 +79,10 @@ class ModelConfig:
     image_patch_size: int = 8
     image_stem_channels: tuple[int, ...] = ()
     spectrogram_patch_size: int = 16
+    attention_implementation: AttentionImplementation = AttentionImplementation.DENSE
+    attention_chunk_size: int = 128
+    image_patch_dropout: float = 0.0
+    audio_patch_dropout: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -348,6 +369,9 @@ class Precision(enum.Enum):
     FLOAT32 = "float32"
     MIXED_BFLOAT16 = "mixed_bfloat16"
     MIXED_FLOAT16 = "mixed_float16"
+    # mixed_bfloat16 without XLA where the CPU has native bf16 (AVX512_BF16 / AMX), float32
+    # with XLA otherwise (mmlm/training/precision.py); the run's log says what was chosen.
+    AUTO = "auto"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,8 +380,9 @@ class RuntimeConfig:
 
     Attributes:
         strategy: the `tf.distribute` strategy.
-        precision: Keras mixed precision policy.
-        jit_compile: compile train steps with XLA.
+        precision: Keras mixed precision policy, or `auto` (chosen for this machine's CPU;
+            auto also chooses `jit_compile`).
+        jit_compile: compile train steps with XLA (ignored, with a log line, under `auto`).
         tpu_address: TPU resolver address (with `strategy=tpu`).
         num_parallel_calls: tf.data parallelism (0 = AUTOTUNE).
         num_devices: with `strategy=mirrored` on a machine without accelerators, split the

@@ -2,8 +2,9 @@
 
 keras-nlp's layers are mask-aware, support a key/value cache for decoding and serialize; these
 subclasses only add `get_prunable_weights` (see `prunable.py`), attention masking that full-int8
-TFLite can quantize (see `finite_masks.py`) and mmlm's registered names, and pin the choices
-every mmlm tower shares (pre-LayerNorm, GELU).
+TFLite can quantize (see `finite_masks.py`), memory-efficient attention as an option (see
+`chunked_attention.py`) and mmlm's registered names, and pin the choices every mmlm tower
+shares (pre-LayerNorm, GELU).
 """
 
 from keras_nlp.src.layers.modeling.transformer_layer_utils import (
@@ -11,6 +12,12 @@ from keras_nlp.src.layers.modeling.transformer_layer_utils import (
 )
 
 from mmlm.backend import keras, keras_nlp, register, tf
+from mmlm.layers.chunked_attention import (
+    DEFAULT_CHUNK_SIZE,
+    check_attention_implementation,
+    use_chunked_attention,
+)
+from mmlm.layers.config_fields import with_fields
 from mmlm.layers.finite_masks import use_finite_masks
 from mmlm.layers.prunable import PrunableKernelsMixin
 
@@ -21,8 +28,22 @@ def _with_defaults(kwargs):
     return {**_DEFAULTS, **kwargs}
 
 
-class _FiniteMasksMixin:
-    """Masks attention with `FiniteMaskSoftmax` (int8-quantizable) instead of adding -1e9."""
+class _AttentionMixin:
+    """Masks attention with `FiniteMaskSoftmax` (int8-quantizable) instead of adding -1e9, and
+    computes it densely or in recomputed query chunks (`attention_implementation`)."""
+
+    def __init__(
+        self,
+        *args,
+        attention_implementation="dense",
+        attention_chunk_size=DEFAULT_CHUNK_SIZE,
+        **kwargs,
+    ):
+        check_attention_implementation(attention_implementation, attention_chunk_size)
+        # Set before keras-nlp's __init__, which builds the layer when revived from a config.
+        self.attention_implementation = attention_implementation
+        self.attention_chunk_size = attention_chunk_size
+        super().__init__(*args, **kwargs)
 
     def build(self, *args, **kwargs):
         super().build(*args, **kwargs)
@@ -30,11 +51,17 @@ class _FiniteMasksMixin:
             attention = getattr(self, name, None)
             if attention is not None and hasattr(attention, "_softmax"):
                 use_finite_masks(attention)
+                if self.attention_implementation == "chunked":
+                    use_chunked_attention(attention, self.attention_chunk_size)
+
+    def get_config(self):
+        fields = ("attention_implementation", "attention_chunk_size")
+        return with_fields(super().get_config(), self, fields)
 
 
 @register
 class TransformerEncoderBlock(
-    _FiniteMasksMixin, PrunableKernelsMixin, keras_nlp.layers.TransformerEncoder
+    _AttentionMixin, PrunableKernelsMixin, keras_nlp.layers.TransformerEncoder
 ):
     """Pre-LN self-attention + feed-forward block (keras-nlp `TransformerEncoder`).
 
@@ -42,6 +69,10 @@ class TransformerEncoderBlock(
         intermediate_dim: feed-forward width.
         num_heads: attention heads.
         dropout: dropout rate.
+        attention_implementation: "dense" (keras' attention) or "chunked" (exact attention in
+            recomputed query chunks: O(chunk · length) memory instead of O(length²); see
+            `chunked_attention.py`).
+        attention_chunk_size: queries per chunk of the chunked attention.
         **kwargs: any other `keras_nlp.layers.TransformerEncoder` argument.
 
     Call arguments:
@@ -60,7 +91,7 @@ class TransformerEncoderBlock(
 
 @register
 class TransformerDecoderBlock(
-    _FiniteMasksMixin, PrunableKernelsMixin, keras_nlp.layers.TransformerDecoder
+    _AttentionMixin, PrunableKernelsMixin, keras_nlp.layers.TransformerDecoder
 ):
     """Pre-LN causal self-attention + cross-attention + feed-forward block.
 
@@ -71,6 +102,8 @@ class TransformerDecoderBlock(
         intermediate_dim: feed-forward width.
         num_heads: attention heads.
         dropout: dropout rate.
+        attention_implementation, attention_chunk_size: as for `TransformerEncoderBlock`
+            (decoding with a key/value cache always attends densely).
         **kwargs: any other `keras_nlp.layers.TransformerDecoder` argument.
 
     Call arguments: those of `keras_nlp.layers.TransformerDecoder`.

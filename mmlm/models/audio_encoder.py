@@ -2,6 +2,7 @@
 
 from mmlm.backend import keras, register
 from mmlm.layers import AudioFrontend
+from mmlm.layers.chunked_attention import DEFAULT_CHUNK_SIZE
 from mmlm.models.encoder import TOWER_FIELDS, PatchTower, Tower, tower_sizes
 
 
@@ -16,6 +17,11 @@ class AudioSpectrogramEncoder(Tower):
         hidden_dim, num_layers, num_heads, intermediate_dim, dropout, pooling: tower size.
         spectrogram_mean, spectrogram_std: dB standardization constants.
         patch_positions: "learned" or "sincos" (fixed 2-D sine-cosine of time and mel band).
+        attention_implementation: "dense" or "chunked" (exact attention in recomputed query
+            chunks, for long sequences; `mmlm.layers.TransformerEncoderBlock`).
+        attention_chunk_size: queries per chunk of the chunked attention.
+        patch_dropout: share of the valid patches dropped in training passes (FLIP; 0:
+            none): training outputs hold the kept patches only; evaluation sees them all.
 
     Inputs (dict):
         audio: (B, num_samples) float waveform; audio_padding_mask: (B, num_samples) bool.
@@ -41,6 +47,7 @@ class AudioSpectrogramEncoder(Tower):
         "spectrogram_mean",
         "spectrogram_std",
         "patch_positions",
+        "patch_dropout",
     )
 
     def __init__(
@@ -57,6 +64,9 @@ class AudioSpectrogramEncoder(Tower):
         spectrogram_mean=-20.0,
         spectrogram_std=20.0,
         patch_positions="learned",
+        attention_implementation="dense",
+        attention_chunk_size=DEFAULT_CHUNK_SIZE,
+        patch_dropout=0.0,
         **kwargs,
     ):
         frontend = AudioFrontend(
@@ -64,7 +74,11 @@ class AudioSpectrogramEncoder(Tower):
         )
         num_patches = frontend.num_patches(num_samples)
         tower = PatchTower(
-            frontend.patch_grid(num_samples), patch_size, tower_sizes(locals()), patch_positions
+            frontend.patch_grid(num_samples),
+            patch_size,
+            tower_sizes(locals()),
+            patch_positions,
+            patch_dropout=patch_dropout,
         )
 
         def audio_inputs():

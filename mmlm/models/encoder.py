@@ -5,17 +5,21 @@ from mmlm.layers import (
     AllValidMask,
     MaskedPooling,
     MaskTokens,
+    PatchDropout,
     PatchEmbedding,
     PrependToken,
     SinCosPositionEncoding2D,
     TransformerEncoderBlock,
 )
+from mmlm.layers.chunked_attention import DEFAULT_CHUNK_SIZE
 
 PATCH_POSITIONS = ("learned", "sincos")
 
 # The sizes every Transformer tower takes (the encoders add `pooling`).
 SIZE_FIELDS = ("hidden_dim", "num_layers", "num_heads", "intermediate_dim", "dropout")
-TOWER_FIELDS = SIZE_FIELDS + ("pooling",)
+# How every tower's blocks compute attention (`TransformerEncoderBlock`).
+ATTENTION_FIELDS = ("attention_implementation", "attention_chunk_size")
+TOWER_FIELDS = SIZE_FIELDS + ("pooling",) + ATTENTION_FIELDS
 
 
 class Tower(keras.Model):
@@ -79,12 +83,28 @@ class BlockStack:
     Args:
         num_layers, num_heads, intermediate_dim, dropout: block sizes.
         pooling: "mean" or "class_token".
+        attention_implementation, attention_chunk_size: the blocks' attention ("dense" or
+            "chunked", see `TransformerEncoderBlock`).
     """
 
-    def __init__(self, num_layers, num_heads, intermediate_dim, dropout, pooling):
+    def __init__(
+        self,
+        num_layers,
+        num_heads,
+        intermediate_dim,
+        dropout,
+        pooling,
+        attention_implementation="dense",
+        attention_chunk_size=DEFAULT_CHUNK_SIZE,
+    ):
         self.blocks = [
             TransformerEncoderBlock(
-                intermediate_dim, num_heads, dropout=dropout, name=f"block_{index}"
+                intermediate_dim,
+                num_heads,
+                dropout=dropout,
+                attention_implementation=attention_implementation,
+                attention_chunk_size=attention_chunk_size,
+                name=f"block_{index}",
             )
             for index in range(num_layers)
         ]
@@ -111,13 +131,17 @@ class PatchTower:
         grid: (rows, cols) of the patch grid; patches are row-major.
         patch_size: side of the square patches.
         sizes: the tower's `TOWER_FIELDS` (hidden_dim, num_layers, num_heads,
-            intermediate_dim, dropout, pooling).
+            intermediate_dim, dropout, pooling, attention_implementation, attention_chunk_size).
         positions: "learned" (a table of rows · cols vectors) or "sincos" (fixed 2-D
             sine-cosine of each patch's row and column).
         stem_channels: the patch embedding's convolutional stem (empty: linear patches).
+        patch_dropout: share of the patches the plain (unmasked) graph drops in training
+            (`PatchDropout`, FLIP); 0 keeps them all. The masked graph never drops.
     """
 
-    def __init__(self, grid, patch_size, sizes, positions="learned", stem_channels=()):
+    def __init__(
+        self, grid, patch_size, sizes, positions="learned", stem_channels=(), patch_dropout=0.0
+    ):
         hidden_dim, pooling = sizes["hidden_dim"], sizes["pooling"]
         if positions not in PATCH_POSITIONS:
             raise ValueError(f"`positions` must be one of {PATCH_POSITIONS}, got {positions!r}.")
@@ -137,6 +161,7 @@ class PatchTower:
             PrependToken(hidden_dim, name="class_token") if pooling == "class_token" else None
         )
         self.all_valid = AllValidMask(name="all_valid_mask")
+        self.patch_dropout = PatchDropout(patch_dropout, name="patch_dropout")
         self.stack = BlockStack(**{field: sizes[field] for field in TOWER_FIELDS[1:]})
 
     def __call__(self, inputs, padding_mask=None, patch_mask=None):
@@ -147,7 +172,8 @@ class PatchTower:
             patch_mask: (B, N) bool, patches replaced by the mask token (masked modelling).
         Returns:
             {"sequence_output" (B, L, H) [class token first], "pooled_output" (B, H),
-             "patch_output" (B, N, H), "padding_mask" (B, L)}.
+             "patch_output" (B, N, H), "padding_mask" (B, L)}; with patch dropout, in
+            training, L and N count the kept patches only.
         """
         x = self.patch_embedding(inputs, patch_mask=patch_mask)  # (B, N, H)
         if patch_mask is not None:
@@ -155,6 +181,8 @@ class PatchTower:
         x = self.dropout(self.add([x, self.position_embedding(x)]))
         if padding_mask is None:
             padding_mask = self.all_valid(x)
+        if patch_mask is None and self.patch_dropout.rate > 0.0:
+            x, padding_mask = self.patch_dropout(x, padding_mask)  # (B, K, H) in training
         if self.class_token is not None:
             x, padding_mask = self.class_token(x, padding_mask)
         outputs = self.stack(x, padding_mask)

@@ -8,7 +8,8 @@ from mmlm.layers import (
     PrependToken,
     PresenceMask,
 )
-from mmlm.models.encoder import SIZE_FIELDS, Tower
+from mmlm.layers.chunked_attention import DEFAULT_CHUNK_SIZE
+from mmlm.models.encoder import ATTENTION_FIELDS, SIZE_FIELDS, Tower
 
 
 @register
@@ -25,6 +26,9 @@ class CrossModalFusionEncoder(Tower):
     Args:
         modalities: tuple of modality names, e.g. ("text", "image", "audio").
         hidden_dim, num_layers, num_heads, intermediate_dim, dropout: sizes.
+        attention_implementation: "dense" or "chunked" (exact attention in recomputed query
+            chunks, for long sequences; `mmlm.layers.TransformerEncoderBlock`).
+        attention_chunk_size: queries per chunk of the chunked attention.
 
     Inputs (dict), per modality m:
         `{m}_sequence` (B, Lm, H), `{m}_padding_mask` (B, Lm) bool, `{m}_present` (B,) bool.
@@ -34,7 +38,7 @@ class CrossModalFusionEncoder(Tower):
         (mean over valid positions).
     """
 
-    config_fields = ("modalities",) + SIZE_FIELDS
+    config_fields = ("modalities",) + SIZE_FIELDS + ATTENTION_FIELDS
 
     def __init__(
         self,
@@ -44,6 +48,8 @@ class CrossModalFusionEncoder(Tower):
         num_heads,
         intermediate_dim,
         dropout=0.0,
+        attention_implementation="dense",
+        attention_chunk_size=DEFAULT_CHUNK_SIZE,
         **kwargs,
     ):
         modalities = tuple(modalities)
@@ -70,7 +76,12 @@ class CrossModalFusionEncoder(Tower):
                 )
                 context, context_mask = null_token(context, context_mask)
                 block = CrossModalFusionBlock(
-                    intermediate_dim, num_heads, dropout=dropout, name=f"fusion_{layer}_{m}"
+                    intermediate_dim,
+                    num_heads,
+                    dropout=dropout,
+                    attention_implementation=attention_implementation,
+                    attention_chunk_size=attention_chunk_size,
+                    name=f"fusion_{layer}_{m}",
                 )
                 updated[m] = block(
                     sequences[m],

@@ -2,7 +2,8 @@
 
 from mmlm.backend import keras, register
 from mmlm.layers import TransformerDecoderBlock
-from mmlm.models.encoder import SIZE_FIELDS, TokenEmbeddings, Tower
+from mmlm.layers.chunked_attention import DEFAULT_CHUNK_SIZE
+from mmlm.models.encoder import ATTENTION_FIELDS, SIZE_FIELDS, TokenEmbeddings, Tower
 
 
 @register
@@ -18,6 +19,9 @@ class TextDecoder(Tower):
         vocabulary_size: tokens in the vocabulary.
         sequence_length: longest decoder sequence.
         hidden_dim, num_layers, num_heads, intermediate_dim, dropout: sizes.
+        attention_implementation: "dense" or "chunked" (exact attention in recomputed query
+            chunks, for long sequences; `mmlm.layers.TransformerEncoderBlock`).
+        attention_chunk_size: queries per chunk of the chunked attention.
 
     Inputs (dict):
         decoder_token_ids (B, L) int32, decoder_padding_mask (B, L) bool,
@@ -27,7 +31,7 @@ class TextDecoder(Tower):
         sequence_output (B, L, H), logits (B, L, vocabulary_size) float32.
     """
 
-    config_fields = ("vocabulary_size", "sequence_length") + SIZE_FIELDS
+    config_fields = ("vocabulary_size", "sequence_length") + SIZE_FIELDS + ATTENTION_FIELDS
 
     def __init__(
         self,
@@ -38,12 +42,19 @@ class TextDecoder(Tower):
         num_heads,
         intermediate_dim,
         dropout=0.0,
+        attention_implementation="dense",
+        attention_chunk_size=DEFAULT_CHUNK_SIZE,
         **kwargs,
     ):
         embeddings = TokenEmbeddings(vocabulary_size, sequence_length, hidden_dim, dropout)
         blocks = [
             TransformerDecoderBlock(
-                intermediate_dim, num_heads, dropout=dropout, name=f"block_{index}"
+                intermediate_dim,
+                num_heads,
+                dropout=dropout,
+                attention_implementation=attention_implementation,
+                attention_chunk_size=attention_chunk_size,
+                name=f"block_{index}",
             )
             for index in range(num_layers)
         ]

@@ -1,6 +1,7 @@
 """ViT image encoder."""
 
 from mmlm.backend import keras, register
+from mmlm.layers.chunked_attention import DEFAULT_CHUNK_SIZE
 from mmlm.models.encoder import TOWER_FIELDS, PatchTower, Tower, tower_sizes
 
 
@@ -16,6 +17,11 @@ class ViTEncoder(Tower):
         patch_positions: "learned" or "sincos" (fixed 2-D sine-cosine).
         stem_channels: channels of the 3x3 stride-2 convs before the patch projection (a
             convolutional stem; empty: linear patches).
+        attention_implementation: "dense" or "chunked" (exact attention in recomputed query
+            chunks, for long sequences; `mmlm.layers.TransformerEncoderBlock`).
+        attention_chunk_size: queries per chunk of the chunked attention.
+        patch_dropout: share of the patches dropped in training passes (FLIP; 0: none):
+            training outputs hold the kept patches only; evaluation sees them all.
 
     Inputs (dict):
         images: (B, S, S, 3) float in [0, 1].
@@ -33,7 +39,13 @@ class ViTEncoder(Tower):
     TensorShape([2, 16, 32])
     """
 
-    config_fields = TOWER_FIELDS + ("image_size", "patch_size", "patch_positions", "stem_channels")
+    config_fields = TOWER_FIELDS + (
+        "image_size",
+        "patch_size",
+        "patch_positions",
+        "stem_channels",
+        "patch_dropout",
+    )
 
     def __init__(
         self,
@@ -47,13 +59,21 @@ class ViTEncoder(Tower):
         pooling="mean",
         patch_positions="learned",
         stem_channels=(),
+        attention_implementation="dense",
+        attention_chunk_size=DEFAULT_CHUNK_SIZE,
+        patch_dropout=0.0,
         **kwargs,
     ):
         side = image_size // patch_size
         num_patches = side * side
         stem_channels = tuple(stem_channels)
         tower = PatchTower(
-            (side, side), patch_size, tower_sizes(locals()), patch_positions, stem_channels
+            (side, side),
+            patch_size,
+            tower_sizes(locals()),
+            patch_positions,
+            stem_channels,
+            patch_dropout,
         )
         rescale = keras.layers.Rescaling(2.0, offset=-1.0, name="rescale")  # [0, 1] → [-1, 1]
 

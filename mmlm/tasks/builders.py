@@ -38,6 +38,8 @@ def build_backbone(config, vocabulary_size):
         "intermediate_dim": sizes["intermediate_dim"],
         "dropout": m.dropout,
         "pooling": m.pooling.value,
+        "attention_implementation": m.attention_implementation.value,
+        "attention_chunk_size": m.attention_chunk_size,
     }
     modalities = set(data.modalities)
     parts = {}
@@ -52,6 +54,7 @@ def build_backbone(config, vocabulary_size):
             **tower,
             patch_positions=m.patch_positions.value,
             stem_channels=m.image_stem_channels,
+            patch_dropout=m.image_patch_dropout,
             name="image_encoder",
         )
     if Modality.AUDIO in modalities:
@@ -61,9 +64,10 @@ def build_backbone(config, vocabulary_size):
             m.spectrogram_patch_size,
             **tower,
             patch_positions=m.patch_positions.value,
+            patch_dropout=m.audio_patch_dropout,
             name="audio_encoder",
         )
-    shared = {k: tower[k] for k in ("hidden_dim", "num_heads", "intermediate_dim", "dropout")}
+    shared = {k: v for k, v in tower.items() if k not in ("num_layers", "pooling")}
     parts["fusion_encoder"] = CrossModalFusionEncoder(
         [modality for modality in ("text", "image", "audio") if f"{modality}_encoder" in parts],
         num_layers=sizes["fusion_layers"],

@@ -27,11 +27,19 @@ LOG_MEL = {
 }
 
 
-def tiny_encoders(pooling="mean", patch_positions="learned", image_stem_channels=()):
-    patches = {"pooling": pooling, "patch_positions": patch_positions}
+def tiny_encoders(
+    pooling="mean", patch_positions="learned", image_stem_channels=(), attention=None
+):
+    """Text, ViT and audio encoders of `TINY` size (`attention`: their attention options)."""
+    patches = {"pooling": pooling, "patch_positions": patch_positions, **(attention or {})}
     return {
         "text_encoder": TextEncoder(
-            VOCABULARY_SIZE, SEQUENCE_LENGTH, **TINY, pooling=pooling, name="text_encoder"
+            VOCABULARY_SIZE,
+            SEQUENCE_LENGTH,
+            **TINY,
+            pooling=pooling,
+            **(attention or {}),
+            name="text_encoder",
         ),
         "image_encoder": ViTEncoder(
             IMAGE_SIZE,
@@ -47,14 +55,17 @@ def tiny_encoders(pooling="mean", patch_positions="learned", image_stem_channels
     }
 
 
-def tiny_backbone(modalities=("text", "image", "audio"), pooling="mean", image_stem_channels=()):
-    """A ~60k-parameter backbone over `modalities` (tiny vocabulary, images and audio)."""
-    encoders = {
-        key: value
-        for key, value in tiny_encoders(pooling, image_stem_channels=image_stem_channels).items()
-        if key.split("_")[0] in modalities
-    }
+def tiny_backbone(
+    modalities=("text", "image", "audio"), pooling="mean", image_stem_channels=(), attention=None
+):
+    """A ~60k-parameter backbone over `modalities` (tiny vocabulary, images and audio).
+
+    `attention`: every tower's attention options (`attention_implementation`, ...).
+    """
+    encoders = tiny_encoders(pooling, image_stem_channels=image_stem_channels, attention=attention)
+    encoders = {key: value for key, value in encoders.items() if key.split("_")[0] in modalities}
     shared = {k: TINY[k] for k in ("hidden_dim", "num_heads", "intermediate_dim")}
+    shared.update(attention or {})
     fusion = CrossModalFusionEncoder(modalities, num_layers=1, name="fusion_encoder", **shared)
     decoder = None
     if "text" in modalities:

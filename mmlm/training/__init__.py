@@ -7,6 +7,7 @@ from mmlm.training.callbacks import (
     StopOnNonFiniteLoss,
     Throughput,
 )
+from mmlm.training.precision import resolve_runtime
 from mmlm.training.schedules import (
     EXPONENTIAL_FLOOR,
     NO_WEIGHT_DECAY,
@@ -39,6 +40,7 @@ __all__ = [
     "make_optimizer",
     "make_strategy",
     "precision_scope",
+    "resolve_runtime",
     "restored_step",
     "run",
     "set_precision",

@@ -6,6 +6,7 @@ import os
 
 from mmlm.backend import keras, tf
 from mmlm.config.sections import Precision, Strategy
+from mmlm.training.precision import resolve_runtime
 
 
 def make_strategy(runtime_config):
@@ -119,11 +120,14 @@ def is_chief():
 def set_precision(runtime_config):
     """Sets Keras's global mixed precision policy; returns the previous policy.
 
+    `precision=auto` is resolved for this machine (`mmlm.training.precision`).
+
     Layers take the global policy when they are constructed, so set it before building the
     task, and restore the returned policy with `keras.mixed_precision.set_global_policy` (or
     use `precision_scope`).
     """
     previous = keras.mixed_precision.global_policy()
+    runtime_config = resolve_runtime(runtime_config)
     keras.mixed_precision.set_global_policy(Precision(runtime_config.precision).value)
     return previous
 

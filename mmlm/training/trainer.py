@@ -6,6 +6,7 @@ import os
 from mmlm.backend import keras, tf
 from mmlm.config.sections import Precision, Strategy
 from mmlm.training import callbacks as callbacks_lib
+from mmlm.training.precision import resolve_runtime
 from mmlm.training.schedules import make_optimizer
 from mmlm.training.strategy import is_chief, make_strategy, precision_scope
 
@@ -43,12 +44,13 @@ def run(
             shuffle buffer full at epoch ends); the validation data must be finite unless
             `trainer.eval_batches` is set. Returning None for "validation" disables it.
         trainer: a `mmlm.config.TrainerConfig`.
-        runtime: a `mmlm.config.RuntimeConfig`.
+        runtime: a `mmlm.config.RuntimeConfig` (`precision=auto` is resolved here and the
+            choice logged).
         workdir: run directory (`backup/`, `tensorboard/`). Only the chief writes
             TensorBoard logs (see `is_chief`).
         global_batch_size: examples per optimizer step over all replicas.
         callbacks: extra Keras callbacks, run after the NaN guard and before the backup.
-        log: `str -> None` for the one start-up line.
+        log: `str -> None` for the start-up lines.
         strategy: the strategy of `runtime` if the caller made it already (with `make_strategy`,
             before its own first TensorFlow operation: splitting the CPU and setting up
             MultiWorkerMirroredStrategy's collectives must precede every operation); None
@@ -69,6 +71,7 @@ def run(
         epoch ends; each worker consumes its share of the ramp-up steps, so the ramp-up
         length is approximate there.
     """
+    runtime = resolve_runtime(runtime, log)
     _validate(trainer, runtime, global_batch_size)
     if strategy is None:
         strategy = make_strategy(runtime)
