@@ -9,6 +9,8 @@ A preset is a directory holding a trained model and what it needs to read raw in
     config.yaml            the experiment config that trained it (optional; for reproducing)
     task.json              a task's class and arguments (optional; `Task.save_to_preset`)
     task.weights.h5        that task's weights, backbone included (optional)
+    .mmlm-complete.json    every file and its size (`mmlm export --format preset` writes it
+                           last; when present, loading checks the files against it)
 
 Loading checks every file it will read first and fails naming all that are missing, so nothing
 is half-loaded. saved_models/README.md documents the layout for users.
@@ -18,6 +20,7 @@ import json
 import os
 
 import mmlm
+from mmlm import atomic_files
 
 FORMAT = "mmlm.preset"
 FORMAT_VERSION = 1
@@ -56,6 +59,11 @@ def check(preset, files):
             f"preset {preset} is incomplete: missing {', '.join(missing)} (a preset is written "
             "by `save_to_preset` or `mmlm export --format preset`; see saved_models/README.md)"
         )
+    if os.path.isfile(os.path.join(preset, atomic_files.COMPLETE_MANIFEST)):
+        try:  # `mmlm export --format preset` lists its files: check them
+            atomic_files.check_complete(preset)
+        except atomic_files.IncompleteOutputError as error:
+            raise PresetError(f"preset {preset}: {error}") from None
     return metadata
 
 
@@ -95,6 +103,5 @@ def read_json(path, preset):
 
 
 def write_json(path, value):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=1, ensure_ascii=False)
+    """Writes `value` as JSON to `path` atomically (`mmlm.atomic_files`)."""
+    atomic_files.write_json(path, value, indent=1)

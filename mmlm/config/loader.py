@@ -11,6 +11,7 @@ import warnings
 
 import yaml
 
+from mmlm import atomic_files
 from mmlm.config import base
 from mmlm.config.experiment import ExperimentConfig
 
@@ -90,11 +91,7 @@ def load_config(spec, overrides=()):
 
 def write_config(config, directory, filename="config.yaml"):
     """Writes the resolved config as YAML; returns the file path."""
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, filename)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(base.to_yaml(config))
-    return path
+    return atomic_files.write_text(os.path.join(directory, filename), base.to_yaml(config))
 
 
 def with_absolute_paths(config):

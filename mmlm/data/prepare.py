@@ -2,6 +2,7 @@
 
 import os
 
+from mmlm import atomic_files
 from mmlm.data import factory
 from mmlm.data.preprocessing import vocabulary as vocab_lib
 from mmlm.data.text_truncation import count_truncated_texts
@@ -17,7 +18,8 @@ def prepare_data(config, log=print):
     source = factory.make_source(config)
     already_prepared = source.is_prepared()
     log(f"preparing {source.name} in {os.path.abspath(config.data_dir)}")
-    source.prepare()
+    with atomic_files.disk_full_errors(config.data_dir):
+        source.prepare()  # TFDS writes into a temporary folder renamed when complete
     path = factory.vocabulary_path(config, source)
     if already_prepared and os.path.isfile(path):
         vocabulary = vocab_lib.load_vocabulary(path)

@@ -2,9 +2,9 @@
 
 import collections
 import dataclasses
-import json
 import os
 
+from mmlm import atomic_files
 from mmlm.data.errors import DataValidationError
 
 
@@ -145,9 +145,7 @@ class ValidationReport:
 
 def write_report_json(report, path):
     """Writes a report dict (`ValidationReport.to_dict()`) as indented UTF-8 JSON to `path`."""
-    with open(os.fspath(path), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+    atomic_files.write_json(os.fspath(path), report, indent=2)
 
 
 def describe_truncation(truncation):

@@ -1,9 +1,8 @@
 """Where a run directory keeps what it produced."""
 
-import json
 import os
 
-from mmlm import preset_files
+from mmlm import atomic_files, preset_files
 from mmlm.backend import keras
 
 
@@ -52,7 +51,5 @@ def load_backbone(workdir):
 def write_json(metrics, json_path, log):
     """Writes `metrics` as JSON to `json_path` (if given) and says so."""
     if json_path:
-        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
-        with open(json_path, "w", encoding="utf-8") as f:
-            json.dump(metrics, f, indent=2, ensure_ascii=False)
+        atomic_files.write_json(json_path, metrics, indent=2)
         log(f"metrics written to {json_path}")

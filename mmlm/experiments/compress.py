@@ -9,11 +9,11 @@ Keras model on the same examples is the reference.
 
 import dataclasses
 import gzip
-import json
 import os
 
 import numpy as np
 
+from mmlm import atomic_files
 from mmlm.config.sections import Quantization
 from mmlm.evaluation.retrieval import retrieval_report
 from mmlm.experiments.artifacts import load_backbone
@@ -132,8 +132,7 @@ def measure(config, data, variant, examples, out_dir, log=print):
         config, data, module, variant.quantize, config.compression.representative_examples
     )
     path = os.path.join(out_dir, f"{variant.name}.tflite")
-    with open(path, "wb") as f:
-        f.write(content)
+    atomic_files.write_bytes(path, content)
     runner = TFLiteRunner(content, num_threads=1)
     runs = config.compression.latency_runs
     latency = {s: latency_ms(runner, examples, s, runs) for s in EMBEDDING_SIGNATURES}
@@ -190,8 +189,7 @@ def compress(config, workdir, json_path=None, log=print):
     plot_report(report, plot_path)
     log(f"plot written to {plot_path}")
     json_path = json_path or os.path.join(out_dir, "report.json")
-    with open(json_path, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
+    atomic_files.write_json(json_path, report, indent=2)
     log(f"report written to {json_path}")
     return report
 
@@ -269,5 +267,6 @@ def plot_report(report, path):
     )
     axis.legend(fontsize=7)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_files.replaced_file(path) as partial:
+        figure.savefig(partial, dpi=120, format="png")
     pyplot.close(figure)

@@ -5,11 +5,12 @@ A `.tflite` is written with a sidecar `PATH.json` holding what on-device preproc
 device code read it, so the flatbuffer plus its JSON are all a device needs.
 """
 
-import json
+import hashlib
 import os
 
 import numpy as np
 
+from mmlm import atomic_files
 from mmlm.compression.tflite import convert_signatures
 from mmlm.config.sections import Quantization
 from mmlm.data import factory
@@ -132,7 +133,10 @@ def export(config, workdir, out, fmt="savedmodel", quantize=None, backbone=None,
     backbone = backbone if backbone is not None else load_backbone(workdir)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if fmt == "savedmodel":
-        names = export_saved_model(serving_module(config, data, backbone), out)
+        # Written beside `out` and renamed into place when complete, so a crash or a full disk
+        # never leaves a half-written SavedModel where TF Serving or `mmlm serve` would load it.
+        with atomic_files.replaced_directory(out) as partial:
+            names = export_saved_model(serving_module(config, data, backbone), partial)
         log(f"SavedModel with signatures {', '.join(names)} written to {out}")
         write_model_card(config, workdir, out, "savedmodel", log=log)
         return out
@@ -143,13 +147,14 @@ def export(config, workdir, out, fmt="savedmodel", quantize=None, backbone=None,
     content = convert_on_device(
         config, data, module, quantize, config.compression.representative_examples
     )
-    with open(out, "wb") as f:
-        f.write(content)
     metadata = preprocessing_metadata(config, data, module)
     metadata["quantize"] = quantize.value
     metadata["signatures"] = _signature_names(content)
-    with open(out + ".json", "w", encoding="utf-8") as f:
-        json.dump(metadata, f, indent=1)
+    # The sidecar names the model's digest: a crash between the two writes (each atomic) leaves
+    # a pair that `OnDeviceRunner` refuses rather than a model read with another's settings.
+    metadata["tflite_sha256"] = hashlib.sha256(content).hexdigest()
+    atomic_files.write_bytes(out, content)
+    atomic_files.write_json(out + ".json", metadata, indent=1)
     log(
         f"{quantize.value} .tflite ({len(content) / 1e6:.2f} MB) with signatures "
         f"{', '.join(metadata['signatures'])} written to {out} (+ {out}.json)"
@@ -166,14 +171,20 @@ def export_preset(config, workdir, out, data, backbone=None, log=print):
 
     if os.path.exists(out) and os.listdir(out):
         raise FileExistsError(f"--out {out} exists and is not empty; a preset needs its own folder")
-    if backbone is None and config.task.kind is TaskKind.CLASSIFICATION:
-        load_task(config, workdir).save_to_preset(out)
-    else:
-        (backbone if backbone is not None else load_backbone(workdir)).save_to_preset(out)
-    data.preprocessor().save_to_preset(out)
-    write_config(config, out)
+    if os.path.isdir(out):
+        os.rmdir(out)  # empty: the finished preset is renamed into its place
+    # Filled beside `out` and renamed into place when complete (a killed export leaves no `out`,
+    # so the same command runs again).
+    with atomic_files.replaced_directory(out) as partial:
+        if backbone is None and config.task.kind is TaskKind.CLASSIFICATION:
+            load_task(config, workdir).save_to_preset(partial)
+        else:
+            (backbone if backbone is not None else load_backbone(workdir)).save_to_preset(partial)
+        data.preprocessor().save_to_preset(partial)
+        write_config(config, partial)
     write_model_card(config, workdir, out, "preset", log=log)
-    log(f"preset ({', '.join(sorted(os.listdir(out)))}) written to {out}")
+    files = sorted(f for f in os.listdir(out) if f != atomic_files.COMPLETE_MANIFEST)
+    log(f"preset ({', '.join(files)}) written to {out}")
     return out
 
 

@@ -2,7 +2,7 @@
 
 import os
 
-from mmlm import preset_files
+from mmlm import atomic_files, preset_files
 from mmlm.backend import keras, register
 from mmlm.layers import ProjectionHead
 from mmlm.models.attention_maps import fusion_attention_model, key_segments
@@ -225,7 +225,9 @@ class MultimodalBackbone(keras.Model):
         read raw inputs; `mmlm export --format preset` writes both from a run.
         """
         os.makedirs(preset, exist_ok=True)
-        self.save(os.path.join(preset, preset_files.BACKBONE))
+        # Atomically: a crash while saving leaves the previous file (or none), never half one.
+        with atomic_files.replaced_file(os.path.join(preset, preset_files.BACKBONE)) as path:
+            self.save(path)
         preset_files.update_metadata(
             preset,
             modalities=list(self.modalities),

@@ -5,14 +5,15 @@ audio files, preprocess them as the model was trained (the sidecar has the vocab
 sizes), run the signatures, compare embeddings and decode captions.
 """
 
+import hashlib
 import json
 import os
 
 import numpy as np
 
-from mmlm.serving.tflite_runner import TFLiteRunner
 from mmlm.config.data import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_PIXELS
 from mmlm.data.example_files import read_audio_file, read_image_file
+from mmlm.serving.tflite_runner import TFLiteRunner
 
 
 class OnDeviceRunner:
@@ -36,7 +37,15 @@ class OnDeviceRunner:
         with open(sidecar, encoding="utf-8") as f:
             self.metadata = json.load(f)
         with open(path, "rb") as f:
-            self.runner = TFLiteRunner(f.read(), num_threads=num_threads)
+            content = f.read()
+        expected = self.metadata.get("tflite_sha256")  # (sidecars before it lack it)
+        if expected is not None and hashlib.sha256(content).hexdigest() != expected:
+            raise ValueError(
+                f"{sidecar} does not belong to {path} (its tflite_sha256 differs: an export "
+                f"interrupted between the two files?); rerun `mmlm export --format tflite --out "
+                f"{path}`"
+            )
+        self.runner = TFLiteRunner(content, num_threads=num_threads)
         self._text = None
         self._resize = None
 

@@ -2,7 +2,7 @@
 
 import os
 
-from mmlm import preset_files
+from mmlm import atomic_files, preset_files
 from mmlm.backend import keras
 from mmlm.models.multimodal_backbone import MultimodalBackbone
 from mmlm.training.task import Task
@@ -38,7 +38,8 @@ class BackboneTask(Task):
             os.path.join(preset, preset_files.TASK), {"class_name": name, "config": config}
         )
         self.build_head()
-        self.save_weights(os.path.join(preset, preset_files.TASK_WEIGHTS))
+        with atomic_files.replaced_file(os.path.join(preset, preset_files.TASK_WEIGHTS)) as path:
+            self.save_weights(path)
         preset_files.update_metadata(preset, task=name)
         return preset
 

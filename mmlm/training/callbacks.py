@@ -14,7 +14,9 @@ import math
 import os
 import time
 
+from mmlm import atomic_files
 from mmlm.backend import keras, tf
+from mmlm.training.checkpoints import KEEP_BACKUPS
 
 
 class NonFiniteLossError(RuntimeError):
@@ -194,6 +196,11 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     - a last backup when `fit` ends normally (all steps done, or early stopping), recorded as
       the end of the last epoch: rerunning a finished run restores it and trains no step.
 
+    - the last `KEEP_BACKUPS` (2) checkpoints are kept, not only the newest, so a damaged
+      newest one leaves a previous one to resume from (`mmlm.training.checkpoints`);
+    - a full disk while writing a backup raises `mmlm.atomic_files.DiskFullError` naming the
+      backup directory (the checkpoints written before stay readable).
+
     Under `ParameterServerStrategy`, Keras only backs up at epoch ends, and so does this.
     The backup is never deleted.
 
@@ -215,7 +222,18 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         if self._parameter_server():
             self.save_freq = "epoch"
         super().on_train_begin(logs)
+        for manager in (
+            self._training_state.read_checkpoint_manager,
+            self._training_state.write_checkpoint_manager,
+        ):
+            # Keras keeps one (tf_keras 2.21 has no argument for it); the manager reads the
+            # attribute when it deletes old checkpoints after each save.
+            manager._max_to_keep = KEEP_BACKUPS
         self._stepped = False
+
+    def _backup(self, epoch, batch=0):
+        with atomic_files.disk_full_errors(self.backup_dir):
+            super()._backup(epoch=epoch, batch=batch)
 
     def _global_step(self, batch):
         """Steps done before the 0-based step `batch` of the current epoch."""

@@ -3,9 +3,11 @@
 import math
 import os
 
+from mmlm import atomic_files
 from mmlm.backend import keras, tf
 from mmlm.config.sections import Precision, Strategy
 from mmlm.training import callbacks as callbacks_lib
+from mmlm.training.checkpoints import recover_backups
 from mmlm.training.precision import resolve_runtime
 from mmlm.training.schedules import make_optimizer
 from mmlm.training.strategy import is_chief, make_strategy, precision_scope
@@ -30,7 +32,10 @@ def run(
 
     Rerunning the same call after a crash (even SIGKILL) continues from the last backup
     (every `trainer.checkpoint_every` steps, in `workdir/backup`); rerunning a finished run
-    restores it and trains no further step.
+    restores it and trains no further step. The last two backups are kept: when the newest
+    does not read back whole (corrupted, truncated), the run resumes from the one before,
+    logging a warning that names the damaged files (`recover_backups`). A full disk while
+    backing up stops training with `mmlm.atomic_files.DiskFullError`; earlier backups stay.
 
     Args:
         build_task: `() -> Task`, called under the strategy scope with the precision policy
@@ -76,6 +81,8 @@ def run(
     if strategy is None:
         strategy = make_strategy(runtime)
     backup_dir = os.path.join(workdir, _BACKUP_DIR)
+    if is_chief():  # a damaged newest backup: resume from the previous one (with a warning)
+        recover_backups(os.path.join(backup_dir, "chief"), log)
     steps_per_epoch = min(trainer.eval_every, trainer.steps)
     epochs = math.ceil(trainer.steps / steps_per_epoch)
     position = _backup_position(backup_dir)
@@ -95,16 +102,17 @@ def run(
     validation = build_dataset("validation", None, global_batch_size)
     if validation is None and trainer.early_stopping_patience > 0:
         raise ValueError("Early stopping needs a validation split, but build_dataset gave none.")
-    history = task.fit(
-        train_data,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        initial_epoch=0,  # BackupAndRestore moves it (and the step) to the restored position
-        validation_data=validation,
-        validation_steps=(trainer.eval_batches or None) if validation is not None else None,
-        callbacks=_callbacks(trainer, workdir, global_batch_size, callbacks, validation),
-        verbose=2 if is_chief() else 0,
-    )
+    with atomic_files.disk_full_errors(workdir):  # backups, TensorBoard logs
+        history = task.fit(
+            train_data,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            initial_epoch=0,  # BackupAndRestore moves it (and the step) to the restored position
+            validation_data=validation,
+            validation_steps=(trainer.eval_batches or None) if validation is not None else None,
+            callbacks=_callbacks(trainer, workdir, global_batch_size, callbacks, validation),
+            verbose=2 if is_chief() else 0,
+        )
     return task, history
 
 

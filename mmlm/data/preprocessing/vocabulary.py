@@ -6,6 +6,7 @@ import re
 
 import tensorflow as tf
 
+from mmlm import atomic_files
 from mmlm.backend import keras_nlp
 
 PAD = "[PAD]"
@@ -67,10 +68,8 @@ def auto_vocabulary_size(texts, lowercase=True):
 
 
 def save_vocabulary(vocabulary, path):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(vocabulary) + "\n")
-    return path
+    """Writes one token per line to `path` atomically (a crash never leaves half a file)."""
+    return atomic_files.write_text(path, "\n".join(vocabulary) + "\n")
 
 
 def load_vocabulary(path):

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 
 import numpy as np
 import tensorflow as tf
@@ -186,9 +187,17 @@ class ManifestSource(Source):
     def _report_path(self):
         return os.path.join(self.builder.data_dir, REPORT_FILENAME)
 
+    def is_prepared(self):
+        """The ingested data and its report both exist (the report is written second)."""
+        return self.builder.is_prepared() and os.path.isfile(self._report_path())
+
     def prepare(self):
-        if self.builder.is_prepared():
+        if self.is_prepared():
             return
+        if self.builder.is_prepared():
+            # Ingested, but the process ended before the report was written: ingest again,
+            # since the report (which rows were skipped and why) comes from reading the rows.
+            shutil.rmtree(self.builder.data_dir)
         self.builder.download_and_prepare()
         self.builder.validation_report.to_json(self._report_path())
 

@@ -1,0 +1,63 @@
+"""Faults for tests: a real full filesystem (a small tmpfs) and killing a process at a point.
+
+`small_filesystem` mounts a tmpfs of a given size when the tests run as root where mounting is
+allowed (this container, most CI runners with sudo); elsewhere it yields None and the tests
+inject ENOSPC at the write layer instead (`inject_disk_full`), saying so in their output.
+"""
+
+import contextlib
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+
+from mmlm import atomic_files
+
+
+@contextlib.contextmanager
+def small_filesystem(size_bytes):
+    """Yields the mount point of a fresh tmpfs of `size_bytes`, or None if none can be mounted."""
+    mount_point = tempfile.mkdtemp(prefix="mmlm-full-")
+    mounted = False
+    try:
+        if shutil.which("mount") and hasattr(os, "geteuid") and os.geteuid() == 0:
+            result = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size={int(size_bytes)}", "tmpfs", mount_point],
+                capture_output=True,
+            )
+            mounted = result.returncode == 0
+        yield mount_point if mounted else None
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", mount_point], capture_output=True)
+        shutil.rmtree(mount_point, ignore_errors=True)
+
+
+def fill(folder, leave_bytes=0):
+    """Fills the filesystem of `folder` up to `leave_bytes` free with a file; returns its path."""
+    path = os.path.join(folder, "filler.bin")
+    stat = os.statvfs(folder)
+    size = max(stat.f_bavail * stat.f_frsize - int(leave_bytes), 0)
+    with open(path, "wb") as f:
+        try:
+            f.write(b"\0" * size)
+        except OSError as error:  # tmpfs rounds to pages: full is what we want
+            if error.errno != errno.ENOSPC:
+                raise
+    return path
+
+
+def inject_disk_full(monkeypatch):
+    """Makes every atomic write fail with ENOSPC (before the rename), as a full disk would."""
+
+    def no_space(path):
+        raise OSError(errno.ENOSPC, "No space left on device (injected)", path)
+
+    monkeypatch.setattr(atomic_files, "_fsync_file", no_space)
+
+
+def killed(process):
+    """Whether `process` (a finished Popen) ended by SIGKILL."""
+    return process.returncode == -signal.SIGKILL
