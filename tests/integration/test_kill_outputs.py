@@ -1,0 +1,155 @@
+"""`mmlm data generate` and `mmlm export` (SavedModel) killed with SIGKILL
+at named points (MMLM_KILL_AT, `mmlm.atomic_files.kill_point`) and at a random moment: nothing
+half-written is ever left under an output's name, and the same command run again finishes."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+
+import pytest
+
+from mmlm import atomic_files
+from mmlm.backend import tf
+from mmlm.testing import processes
+from mmlm.testing.data import prepared_smoke_scenes, write_tiny_manifest
+
+TIMEOUT = 900
+MANIFEST_CONFIG = os.path.join(processes.REPO, "configs", "manifest.py") + ":smoke"
+SEED = int(os.environ.get("MMLM_KILL_SEED", "0")) or random.SystemRandom().randrange(1, 10**6)
+
+
+def _run(command, kill_at=None):
+    """Runs `command`; with `kill_at`, asserts that it died by SIGKILL there."""
+    env = processes.environment(**({atomic_files.KILL_AT: kill_at} if kill_at else {}))
+    process = processes.start(command, env)
+    if kill_at is None:
+        return processes.finish(process, TIMEOUT, " ".join(command[3:5]))
+    out, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == -signal.SIGKILL, f"not killed at {kill_at}:\n{err[-3000:]}"
+    return out
+
+
+def _run_killed_at_random(command, duration, rng):
+    """Starts `command` and SIGKILLs it after a random share of `duration` (a full run's time).
+
+    A run that finishes first (the machine got faster) is redone with half the delay. Returns
+    the delay.
+    """
+    delay = rng.uniform(0.2, 0.8) * duration
+    for _ in range(4):
+        process = processes.start(command)
+        try:
+            _, err = process.communicate(timeout=delay)
+            assert process.returncode == 0, f"{command} failed:\n{err[-3000:]}"
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.communicate()
+            print(f"seed {SEED}: killed after {delay:.1f} s of a {duration:.0f} s run")
+            return delay
+        delay /= 2
+    raise AssertionError(f"{command} always finished before the kill (last delay {delay} s)")
+
+
+def _timed(command):
+    start = time.monotonic()
+    _run(command)
+    return time.monotonic() - start
+
+
+def _no_leftovers(folder):
+    leftovers = [
+        name for name in os.listdir(folder) if name.startswith((".partial-", ".replaced-"))
+    ]
+    assert leftovers == [], leftovers
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A smoke run directory with an untrained backbone (what export and compress read: its
+    config.yaml, model/backbone.keras and preprocessing); returns (workdir, config args).
+
+    Built in this process: the weights do not matter here, and a 2-step `mmlm pretrain` took
+    over 15 minutes on the shared machine these tests were written on.
+    """
+    from mmlm.config import with_absolute_paths, write_config
+    from mmlm.experiments.artifacts import save_backbone
+    from mmlm.experiments.data import ExperimentData
+    from mmlm.tasks.builders import build_backbone
+
+    config, _, vocabulary = prepared_smoke_scenes()
+    config = with_absolute_paths(config)
+    workdir = str(tmp_path_factory.mktemp("trained") / "run")
+    write_config(config, workdir)
+    ExperimentData(config).save_preprocessor(workdir)
+    save_backbone(build_backbone(config, len(vocabulary)), workdir)
+    args = ["--config", os.path.join(workdir, "config.yaml")]
+    return workdir, args
+
+
+def _move_aside(*paths):
+    for path in paths:
+        if os.path.isdir(path):
+            os.rename(path, path + f".old{time.monotonic_ns()}")
+
+
+def _check_data(data_dir, workdir):
+    """The prepared manifest data reads back whole: report, vocabulary, examples."""
+    report = json.load(open(os.path.join(workdir, "invalid_records.json")))
+    assert report["num_valid"] > 0
+    vocabularies = os.listdir(os.path.join(data_dir, "vocabularies"))
+    assert [v for v in vocabularies if v.endswith(".txt")], vocabularies
+    for name in vocabularies:
+        assert not name.startswith(".partial-"), vocabularies
+
+
+@pytest.mark.slow
+def test_data_generate_killed_then_rerun(tmp_path):
+    manifest = write_tiny_manifest(str(tmp_path / "manifest"))
+    data_dir, workdir = str(tmp_path / "data"), str(tmp_path / "run")
+    command = processes.mmlm_command(
+        "data", "generate", "--config", MANIFEST_CONFIG, "--set", f"data.manifest.path={manifest}",
+        "--set", f"data.data_dir={data_dir}", "--workdir", workdir,
+    )  # fmt: skip
+    # After the TFDS data is in place, before its report: the rerun must ingest again.
+    _run(command, kill_at="write:invalid_records.json")
+    # Writing the vocabulary (half of it on disk): never read as a vocabulary.
+    _run(command, kill_at="write:*wordpiece*.txt")
+    assert not [n for n in os.listdir(os.path.join(data_dir, "vocabularies")) if n.endswith(".txt")
+                and not n.startswith(".")]  # fmt: skip
+    _run(command)
+    _check_data(data_dir, workdir)
+    rng = random.Random(SEED)
+    _move_aside(data_dir, workdir)
+    duration = _timed(command)  # from scratch: ingestion, vocabulary, report
+    for _ in range(2):  # fresh data each time, so the kill lands in ingestion or training
+        _move_aside(data_dir, workdir)
+        _run_killed_at_random(command, duration, rng)
+        _run(command)
+        _check_data(data_dir, workdir)
+
+
+@pytest.mark.slow
+def test_export_savedmodel_killed_then_rerun(trained_run, tmp_path):
+    workdir, args = trained_run
+    out = str(tmp_path / "exports" / "1")
+    command = processes.mmlm_command("export", *args, "--workdir", workdir, "--out", out)
+    _run(command, kill_at="directory_filled:1")  # written in full, not yet renamed into place
+    assert not os.path.exists(out)
+    duration = _timed(command)
+    _check_savedmodel(out)
+    # Replacing an export: killed after the old one was moved aside, and at random moments.
+    _run(command, kill_at="directory_aside:1")
+    _run_killed_at_random(command, duration, random.Random(SEED))
+    if os.path.exists(out):
+        _check_savedmodel(out)
+    _run(command)
+    _check_savedmodel(out)
+    _no_leftovers(os.path.dirname(out))
+
+
+def _check_savedmodel(out):
+    atomic_files.check_complete(out)
+    assert "embed_text" in tf.saved_model.load(out).signatures
