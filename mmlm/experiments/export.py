@@ -19,7 +19,7 @@ from mmlm.experiments.artifacts import load_backbone
 from mmlm.experiments.data import ExperimentData
 from mmlm.experiments.model_card import write_model_card
 from mmlm.serving.export import ServingModule, export_saved_model, special_token_ids
-from mmlm.serving.on_device import OnDeviceModule
+from mmlm.serving.on_device import CAPTION_SIGNATURES, OnDeviceModule
 
 
 def caption_length(config):
@@ -81,12 +81,14 @@ def convert_on_device(config, data, module, quantize, representative_examples=12
     """`.tflite` bytes of `module`'s signatures, calibrated on training data for int8.
 
     Full-integer calibration of the caption signature's WHILE loop crashes the converter (TF
-    2.21), so with int8 the caption signature is left out; every other mode keeps it.
+    2.21), and the step captioner's would need calibration caches, so with int8 the caption
+    signatures are left out; every other mode keeps them.
     """
     quantize = Quantization(quantize)
     signatures = module.signatures()
     if quantize is Quantization.INT8:
-        signatures.pop("caption", None)
+        for name in CAPTION_SIGNATURES:
+            signatures.pop(name, None)
 
     def representative_data():
         for example in on_device_examples(data, "train", representative_examples):

@@ -5,4 +5,4 @@ from mmlm.generation.beam_search import beam_search, length_penalty_factor
 from mmlm.generation.cached_decoder import CachedDecoder
 from mmlm.generation.generator import STRATEGIES, Generator, conditioning_inputs
 from mmlm.generation.greedy import greedy_decode
-from mmlm.generation.captioner import GreedyCaptioner
+from mmlm.generation.captioner import GreedyCaptioner, StepCaptioner

@@ -8,11 +8,20 @@ preprocessed arrays (`mmlm tflite-run` does that part with the same preprocessin
 - `embed_audio`: `audio` float32 (1, N) at the model's rate, zero-padded, and `audio_length`
   int32 (1,) real samples → `embedding` (the log-mel frontend runs in the model);
 - `caption`: `images`, `audio`, `audio_length`, `image_present` and `audio_present` (1,) bool
-  → `token_ids` int32 (1, C), greedy (a WHILE loop in the flatbuffer).
+  → `token_ids` int32 (1, C), greedy (a WHILE loop in the flatbuffer);
+- `caption_prefill` (the same inputs) → `token` int32 (1,), the first generated token, the
+  key/value cache (`self_key_I`, `self_value_I` (1, C, heads, head_dim) and `cross_key_I`,
+  `cross_value_I` (1, Le, heads, head_dim) per decoder block I) and `encoder_padding_mask`;
+  `caption_step`: `token` (1,) at `index` (1,) int32 with the cache and the mask → the next
+  `token`, its `logits` (1, V) and the self-attention cache with `index` written. The device
+  loops (`mmlm.serving.step_decoding.greedy_steps`): one decoder position per token.
 """
 
 from mmlm.backend import tf
-from mmlm.generation import GreedyCaptioner
+from mmlm.generation import GreedyCaptioner, StepCaptioner
+
+CACHE_KINDS = ("self_key", "self_value", "cross_key", "cross_value")
+CAPTION_SIGNATURES = ("caption", "caption_prefill", "caption_step")
 
 
 class OnDeviceModule(tf.Module):
@@ -23,7 +32,7 @@ class OnDeviceModule(tf.Module):
         text_length: packed text length L.
         pad_id: padding token id (the padding mask is `token_ids != pad_id`).
         caption: None, or the `GreedyCaptioner` arguments (`max_length`, `start_id`,
-            `end_id`, `pad_id`) to add the caption signature.
+            `end_id`, `pad_id`) to add the caption signatures.
         embedding_models: modality → embedding model to use instead of the backbone's (e.g.
             quantization-aware ones).
     """
@@ -39,6 +48,11 @@ class OnDeviceModule(tf.Module):
             embedding_models.setdefault(m, backbone.embedding_model(m))
         self.embedding_models = embedding_models
         self.captioner = GreedyCaptioner(backbone, **caption) if caption else None
+        self.step_captioner = None
+        if caption:
+            self.step_captioner = StepCaptioner(
+                backbone, caption["max_length"], caption["start_id"]
+            )
 
     def _shape(self, modality, name):
         return [1] + list(self.backbone.encoders[modality].input[name].shape[1:])
@@ -59,10 +73,42 @@ class OnDeviceModule(tf.Module):
         return {"embedding": self.embedding_models["audio"](inputs, training=False)}
 
     def caption(self, images, audio, audio_length, image_present, audio_present):
+        inputs = self._caption_inputs(images, audio, audio_length, image_present, audio_present)
+        return {"token_ids": self.captioner(inputs)}
+
+    def _caption_inputs(self, images, audio, audio_length, image_present, audio_present):
         inputs = {"images": images, "image_present": image_present}
         inputs.update(self._audio_inputs(audio, audio_length))
         inputs["audio_present"] = audio_present
-        return {"token_ids": self.captioner(inputs)}
+        return inputs
+
+    def caption_prefill(self, images, audio, audio_length, image_present, audio_present):
+        inputs = self._caption_inputs(images, audio, audio_length, image_present, audio_present)
+        token, cache, padding_mask = self.step_captioner.prefill(inputs)
+        outputs = {"token": token, "encoder_padding_mask": padding_mask}
+        for kind in CACHE_KINDS:
+            outputs.update({f"{kind}_{i}": t for i, t in enumerate(cache[kind])})
+        return outputs
+
+    def caption_step(self, token, index, encoder_padding_mask, **cache):
+        layers = range(self.step_captioner.num_layers)
+        cache = {kind: tuple(cache[f"{kind}_{i}"] for i in layers) for kind in CACHE_KINDS}
+        token, logits, cache = self.step_captioner.step(
+            token, index[0], cache, encoder_padding_mask
+        )
+        outputs = {"token": token, "logits": logits}
+        for kind in ("self_key", "self_value"):
+            outputs.update({f"{kind}_{i}": t for i, t in enumerate(cache[kind])})
+        return outputs
+
+    def _step_specs(self, prefill_specs):
+        """`caption_step` input specs: the shapes `caption_prefill` returns."""
+        outputs = tf.function(self.caption_prefill).get_concrete_function(**prefill_specs)
+        shapes = tf.nest.map_structure(
+            lambda t: (t.shape.as_list(), t.dtype), outputs.structured_outputs
+        )
+        shapes.pop("token")
+        return {"token": ([1], tf.int32), "index": ([1], tf.int32), **shapes}
 
     def specs(self):
         """Signature name → input specs (name → `tf.TensorSpec`)."""
@@ -83,6 +129,12 @@ class OnDeviceModule(tf.Module):
                 "image_present": ([1], tf.bool),
                 "audio_present": ([1], tf.bool),
             }
+            specs["caption_prefill"] = specs["caption"]
+            prefill = {
+                n: tf.TensorSpec(shape, dtype, name=n)
+                for n, (shape, dtype) in specs["caption"].items()
+            }
+            specs["caption_step"] = self._step_specs(prefill)
         return {
             signature: {n: tf.TensorSpec(shape, dtype, name=n) for n, (shape, dtype) in s.items()}
             for signature, s in specs.items()
@@ -95,6 +147,8 @@ class OnDeviceModule(tf.Module):
             "embed_image": self.image,
             "embed_audio": self.audio,
             "caption": self.caption,
+            "caption_prefill": self.caption_prefill,
+            "caption_step": self.caption_step,
         }
         return {
             name: tf.function(methods[name]).get_concrete_function(**specs)

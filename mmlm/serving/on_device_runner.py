@@ -108,17 +108,30 @@ class OnDeviceRunner:
             audio, length = self.audio(audio_path)
         else:
             audio, length = np.zeros((1, num_samples), "float32"), np.array([0], "int32")
-        token_ids = self.runner(
-            {
-                "images": images,
-                "audio": audio,
-                "audio_length": length,
-                "image_present": np.array([image_path is not None]),
-                "audio_present": np.array([audio_path is not None]),
-            },
-            "caption",
-        )
+        feed = {
+            "images": images,
+            "audio": audio,
+            "audio_length": length,
+            "image_present": np.array([image_path is not None]),
+            "audio_present": np.array([audio_path is not None]),
+        }
+        if "caption_step" in self.signatures:  # one cached decoder position per token
+            token_ids = self._step_caption(feed)
+        else:
+            token_ids = self.runner(feed, "caption")
         return self._text_preprocessor().detokenize(token_ids).numpy()[0].decode("utf-8")
+
+    def _step_caption(self, feed):
+        from mmlm.serving.step_decoding import greedy_steps
+
+        def call(signature):
+            return lambda inputs: self.runner(inputs, signature)
+
+        details = self.runner.input_details("caption_step")
+        ids = {k: self.metadata[k] for k in ("start_id", "end_id", "pad_id")}
+        max_length = int(details["self_key_0"]["shape"][1])
+        prefill, step = call("caption_prefill"), call("caption_step")
+        return greedy_steps(prefill, step, feed, max_length, **ids)
 
 
 def similarity_table(embeddings):

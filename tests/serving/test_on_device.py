@@ -129,6 +129,7 @@ class OnDeviceTest(TestCase):
             "image_size": IMAGE_SIZE,
             "sample_rate": SAMPLE_RATE,
             "num_samples": self.backbone.encoders["audio"].input["audio"].shape[1],
+            **{k: CAPTION[k] for k in ("start_id", "end_id", "pad_id")},
         }
         with open(path + ".json", "w") as f:
             json.dump(metadata, f)
