@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/tflite_latency.py
 	$(BIN)/python benchmarks/tflite_size.py
+	$(BIN)/python benchmarks/tflite_decoding.py
 	$(BIN)/python benchmarks/decoding.py
 	$(BIN)/python benchmarks/attention_memory.py --json attention_memory.json
 	$(BIN)/python benchmarks/serving.py $(EXPORT)/scenes

@@ -60,7 +60,15 @@ class OnDeviceTest(TestCase):
     def test_float_signatures_match_keras(self):
         runner = TFLiteRunner(self.float_content)
         self.assertEqual(
-            sorted(runner.signatures), ["caption", "embed_audio", "embed_image", "embed_text"]
+            sorted(runner.signatures),
+            [
+                "caption",
+                "caption_prefill",
+                "caption_step",
+                "embed_audio",
+                "embed_image",
+                "embed_text",
+            ],
         )
         self.assertIn("WHILE", _assert_builtin_only(self, self.float_content, "float"))
         functions = {
