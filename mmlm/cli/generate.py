@@ -9,7 +9,8 @@ STRATEGIES = [s.value for s in DecodingStrategy]
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "generate",
-        help="generate text from a trained run, conditioned on text, an image and/or audio",
+        help="generate text from a trained run, conditioned on text, an image and/or audio, or "
+        "continue a prompt",
         description=(
             "Runs the fusion once on the given inputs, then the key/value-cached decoder token "
             "by token. Sampling options default to the config's generation section."
@@ -53,8 +54,11 @@ def run_generate(args):
         if getattr(args, flag) is not None
     ]
     config, workdir = common.resolve_trained_run(args, overrides)
-    if not (args.text or args.image or args.audio):
-        raise SystemExit("mmlm generate: give at least one of --text, --image, --audio")
+    if not (args.text or args.image or args.audio or args.prompt):
+        raise SystemExit(
+            "mmlm generate: give at least one of --text, --image, --audio, or a --prompt to "
+            "continue (a text-only language model)"
+        )
     result = generate(
         config, workdir, text=args.text, image=args.image, audio=args.audio, prompt=args.prompt
     )

@@ -9,6 +9,8 @@ from mmlm.config.data import (
     IdxConfig,
     ImageConfig,
     ManifestConfig,
+    ManPagesConfig,
+    ManPagesUnit,
     Modality,
     ScenesConfig,
     TextConfig,

@@ -18,6 +18,7 @@ class DataSource(enum.Enum):
     TFDS = "tfds"  # any TFDS data set by name (e.g. coco_captions), prepared in data_dir
     IDX = "idx"  # a local folder of IDX image classification files (Fashion-MNIST, MNIST)
     CATALOGS = "catalogs"  # human-translated messages of gettext catalogs (/usr/share/locale)
+    MANPAGES = "manpages"  # manual pages of Debian packages (/usr/share/man)
 
 
 class Modality(enum.Enum):
@@ -142,6 +143,41 @@ class CatalogConfig:
     max_words: int = 0
 
 
+class ManPagesUnit(enum.Enum):
+    """What one example of the manual pages source is."""
+
+    PARAGRAPHS = "paragraphs"  # a prose paragraph (piece) of any page: language modelling
+    PAGES = "pages"  # a page: DESCRIPTION start, NAME summary, section (summarize, classify)
+
+
+@dataclasses.dataclass(frozen=True)
+class ManPagesConfig:
+    """Manual pages (roff, `man` macros) of pinned Debian packages, split by page.
+
+    Attributes:
+        man_dir: root of the `man<section>/` folders.
+        packages: Debian packages whose pages are read (`dpkg-query -L`; their versions are
+            recorded); empty: every page under `man_dir` of `sections`.
+        sections: manual sections kept, in the order of the `section` label's classes.
+        unit: paragraphs (prose pieces, for language models) or pages (description, summary,
+            section).
+        max_words: paragraphs are cut into pieces of at most this many words; a page's
+            description is cut to it.
+        min_words: paragraph pieces with fewer words are left out (counted).
+        validation_percent: share of pages (by a hash of their name) in the validation split.
+        test_percent: share of pages in the test split.
+    """
+
+    man_dir: str = "/usr/share/man"
+    packages: tuple[str, ...] = ("manpages", "manpages-dev")
+    sections: tuple[str, ...] = ("2", "3", "4", "5", "7")
+    unit: ManPagesUnit = ManPagesUnit.PARAGRAPHS
+    max_words: int = 48
+    min_words: int = 4
+    validation_percent: int = 10
+    test_percent: int = 20
+
+
 @dataclasses.dataclass(frozen=True)
 class TextConfig:
     """Text preprocessing.
@@ -236,6 +272,7 @@ class DataConfig:
         tfds: settings of the TFDS-by-name source.
         idx: settings of the IDX-files source.
         catalogs: settings of the gettext-catalogs source.
+        manpages: settings of the manual pages source.
         modalities: modalities fed to the model; others are dropped early.
         global_batch_size: batch size summed over all replicas.
         shuffle_buffer: shuffle buffer size (training only).
@@ -263,6 +300,7 @@ class DataConfig:
     tfds: TFDSConfig = TFDSConfig()
     idx: IdxConfig = IdxConfig()
     catalogs: CatalogConfig = CatalogConfig()
+    manpages: ManPagesConfig = ManPagesConfig()
     modalities: tuple[Modality, ...] = (Modality.TEXT, Modality.IMAGE, Modality.AUDIO)
     global_batch_size: int = 32
     shuffle_buffer: int = 2048

@@ -36,6 +36,7 @@ SOURCES = {
     DataSource.TFDS: ("mmlm.data.sources.tfds_source", "TFDSSource"),
     DataSource.IDX: ("mmlm.data.sources.idx_source", "IdxSource"),
     DataSource.CATALOGS: ("mmlm.data.sources.catalog_source", "CatalogSource"),
+    DataSource.MANPAGES: ("mmlm.data.sources.manpages_source", "ManPagesSource"),
 }
 
 

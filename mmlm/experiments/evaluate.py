@@ -18,7 +18,8 @@ def evaluate(config, workdir, split="test", json_path=None, log=print):
     """Retrieval R@K in every direction (all, seen, held-out; duplicate-aware when captions
     repeat; shuffled-pair and chance controls), zero-shot classification from the label column
     (`config.evaluation`) and from the source's attributes, and caption perplexity of the
-    backbone trained in `workdir`, on `split`; a fine-tuned task (`task.kind`) is scored by
+    backbone trained in `workdir`, on `split`; a text-only run is scored as a language model
+    (`evaluate_language_model`); a fine-tuned task (`task.kind`) is scored by
     `evaluate_generation` / `evaluate_classification`. See docs/evaluation.md.
 
     Returns:
@@ -37,6 +38,10 @@ def evaluate(config, workdir, split="test", json_path=None, log=print):
         _refresh_model_card(config, workdir, json_path, log)
         return metrics
     data = ExperimentData(config, workdir)
+    if data.modalities == ("text",):  # nothing to retrieve: a language model
+        from mmlm.experiments.evaluate_language_model import evaluate_language_model
+
+        return evaluate_language_model(config, workdir, split, json_path, log=log)
     dataset = data.dataset(split, masks=False, training=False)
     labels = _label_zero_shot(config.evaluation, data.source)
     try:

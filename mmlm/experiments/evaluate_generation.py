@@ -7,6 +7,7 @@ import numpy as np
 from mmlm.backend import tf
 from mmlm.evaluation.ngram import KneserNeyLanguageModel
 from mmlm.evaluation.perplexity import PerplexityAccumulator
+from mmlm.evaluation.rouge import lead_sentence, rouge
 from mmlm.evaluation.text_metrics import (
     cider,
     corpus_bleu,
@@ -140,6 +141,8 @@ def generation_baselines(
     - `translation_memory` (tasks with a source text, given `test_sources`): the target text of
       the train example whose source text is most similar by TF-IDF over character 2-4-grams,
       independent of the model (what a translation memory proposes);
+    - `lead_sentence` (tasks with a source text): the source text's first sentence, as is
+      (the lead baseline of summarization; for translation, copying the source);
     - `ngram_perplexity`: a Kneser-Ney `NGRAM_ORDER`-gram model of the train targets, on the
       same tokens as the decoder's perplexity (unconditional: it never sees the input).
     """
@@ -170,6 +173,10 @@ def generation_baselines(
             "from": config.task.source_text,
             **text_scores([train_targets[i] for i in memory], references),
         }
+        baselines["lead_sentence"] = {
+            "from": config.task.source_text,
+            **text_scores([lead_sentence(t) for t in test_sources], references),
+        }
     return baselines
 
 
@@ -196,13 +203,15 @@ def _token_sequences(batch, feature):
 
 
 def text_scores(hypotheses, references):
-    """BLEU-4, CIDEr-D, exact match, WER and sacrebleu's BLEU/chrF of generated texts."""
+    """BLEU-4, CIDEr-D, exact match, WER, sacrebleu's BLEU/chrF and ROUGE-1/2/L F-measure
+    (0-100) of generated texts."""
     return {
         "bleu4": corpus_bleu(hypotheses, references),
         "cider": cider(hypotheses, references),
         "exact_match": exact_match(hypotheses, references),
         "wer": word_error_rate(hypotheses, references),
         "sacrebleu": sacrebleu_report(hypotheses, references),
+        "rouge": rouge(hypotheses, references),
     }
 
 
@@ -225,6 +234,7 @@ def format_generation_table(metrics):
     notes = {
         "nearest_neighbour": ("NN", "the nearest train example's text"),
         "translation_memory": ("TM", "the train target of the most similar source text"),
+        "lead_sentence": ("lead", "the source's first sentence"),
     }
     for key, (short, note) in notes.items():
         if key in b:
@@ -234,6 +244,11 @@ def format_generation_table(metrics):
                 f"{m['sacrebleu']['chrf']:6.2f} {m['wer']:6.3f} {m['exact_match']:6.3f}   "
                 f"← baseline: {note}"
             )
+    for name, m in [("model", metrics)] + [(k, b[k]) for k in notes if k in b]:
+        r = m["rouge"]
+        lines.append(
+            f"ROUGE-1/2/L F {name:18s} {r['rouge1']:6.2f} {r['rouge2']:6.2f} {r['rougeL']:6.2f}"
+        )
     lines.append(
         f"perplexity of the references: decoder {metrics['perplexity']:.3f}, "
         f"{b['ngram_order']}-gram Kneser-Ney (no input) {b['ngram_perplexity']:.3f}"

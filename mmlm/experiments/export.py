@@ -41,7 +41,18 @@ def serving_module(config, data, backbone):
         max_image_pixels=config.data.image.max_pixels,
         max_audio_seconds=config.data.audio.max_seconds,
         max_text_bytes=config.data.text.max_bytes,
+        sampling=sampling_arguments(config.generation),
     )
+
+
+def sampling_arguments(generation):
+    """The exported sampling settings of a `GenerationConfig` (`Generator` arguments)."""
+    return {
+        "temperature": generation.temperature,
+        "top_k": generation.top_k,
+        "top_p": generation.top_p,
+        "seed": None if generation.seed < 0 else generation.seed,
+    }
 
 
 def on_device_module(config, data, backbone, embedding_models=None, caption=True):

@@ -39,7 +39,7 @@ def generator_for(config, backbone, text_preprocessor):
 
 
 def conditioning_from_files(config, text_preprocessor, text=None, image=None, audio=None):
-    """Batch-1 encoder inputs of the given text, image file and audio file."""
+    """Batch-1 encoder inputs of the given text, image file and audio file ({} for none)."""
     inputs = {}
     if text is not None:
         inputs.update(text_preprocessor([text]))
@@ -50,8 +50,6 @@ def conditioning_from_files(config, text_preprocessor, text=None, image=None, au
         rate, max_seconds = config.data.audio.sample_rate, config.data.audio.max_seconds
         waveform = read_audio_file(audio, rate, max_seconds)[None]
         inputs.update(factory.audio_preprocessor(config.data)(waveform))
-    if not inputs:
-        raise ValueError("generation needs at least one of a text, an image or an audio file")
     return inputs
 
 
@@ -63,7 +61,8 @@ def generate(config, workdir, text=None, image=None, audio=None, prompt=None, ba
         workdir: the trained run directory.
         text: conditioning text (goes through the text encoder and the fusion).
         image, audio: paths of an image file and an audio file to condition on.
-        prompt: the beginning of the output; generation continues it.
+        prompt: the beginning of the output; generation continues it. A prompt alone (no
+            text, image or audio): a language model's continuation, conditioned on nothing.
         backbone: the trained backbone, if already loaded.
 
     Returns:
@@ -73,6 +72,10 @@ def generate(config, workdir, text=None, image=None, audio=None, prompt=None, ba
     text_preprocessor = ExperimentData(config, workdir).text_preprocessor()
     generator = generator_for(config, backbone, text_preprocessor)
     inputs = conditioning_from_files(config, text_preprocessor, text, image, audio)
+    if not inputs and prompt is None:
+        raise ValueError(
+            "generation needs a prompt or at least one of a text, an image or an audio file"
+        )
     prompt_ids = lengths = None
     if prompt is not None:
         packed = text_preprocessor([prompt])

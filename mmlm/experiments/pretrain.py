@@ -29,15 +29,21 @@ def pretrain(config, workdir, log=print, callbacks=()):
     `callbacks`: extra Keras callbacks of the run (see `train_backbone`).
 
     Returns:
-        (task, history); the backbone is saved to `workdir/model/backbone.keras`.
+        (task, history); the backbone is saved to `workdir/model/backbone.keras` (and a
+        text-only run's task, with its masked LM head, as the preset's task).
     """
-    return train_backbone(
+    task, history = train_backbone(
         config,
         workdir,
         lambda data: build_pretraining_task(config, data.vocabulary_size),
         log=log,
         callbacks=callbacks,
     )
+    if is_chief() and tuple(task.backbone.modalities) == ("text",) and task.heads:
+        # A text-only run is a language model: its masked LM head is part of what it learned
+        # (`mmlm evaluate` scores it; `PretrainingTask.from_preset` restores it).
+        task.save_to_preset(model_dir(workdir))
+    return task, history
 
 
 def train_backbone(config, workdir, make_task, log=print, init_from=None, callbacks=()):

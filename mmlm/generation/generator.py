@@ -57,7 +57,9 @@ class Generator:
     Call arguments:
         inputs: encoder inputs of the conditioning modalities given (`token_ids`,
             `padding_mask`; `images`; `audio`, `audio_padding_mask`) and optional
-            `{m}_present` (B,) bool; missing modalities are absent.
+            `{m}_present` (B,) bool; missing modalities are absent. Empty (`{}`) with a
+            prompt: the decoder continues the prompt unconditioned (a text-only language
+            model's prompt continuation).
         prompt_ids: optional (B, P) int32 decoder prefix, start token first (a
             `TextPreprocessor`'s output); generation continues after `prompt_lengths` tokens.
         prompt_lengths: (B,) int32 prompt tokens per row, start token included (default 1).
@@ -112,7 +114,9 @@ class Generator:
         }[strategy]()
 
     def __call__(self, inputs, prompt_ids=None, prompt_lengths=None):
-        batch_size = tf.shape(next(iter(inputs.values())))[0]
+        if not inputs and prompt_ids is None:
+            raise ValueError("generation needs conditioning inputs or a prompt (or both)")
+        batch_size = tf.shape(next(iter(inputs.values())) if inputs else prompt_ids)[0]
         fused = self.conditioning_model(
             conditioning_inputs(self.backbone, inputs, batch_size, self.start_id), training=False
         )

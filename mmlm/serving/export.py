@@ -14,6 +14,11 @@ from mmlm.config.data import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_PIXELS, DEFA
 from mmlm.generation import Generator
 from mmlm.serving.image_decoding import decode_image
 from mmlm.serving.text_limits import limit_text
+from mmlm.serving.text_continuation import (
+    add_continuation_signatures,
+    continuation_generators,
+    sampler_variables,
+)
 from mmlm.serving.warmup import write_warmup_requests
 
 # Signature name → what it does; the README and `mmlm serve`'s metadata rely on these names.
@@ -31,6 +36,10 @@ SIGNATURES = {
     "generate_from_text": "text string (B,) → text, token_ids (translation; greedy)",
     "generate": "text, images, audio, image_present, audio_present → text, token_ids (greedy)",
     "generate_beam": "as generate, by beam search → text, token_ids, scores",
+    "continue": "prompt string (B,) → text, token_ids: the prompt continued (text-only LM; greedy)",
+    "continue_beam": "as continue, by beam search → text, token_ids, scores",
+    "continue_top_k": "as continue, by top-k sampling",
+    "continue_top_p": "as continue, by top-p (nucleus) sampling",
     "serving_default": "same as embed_text",
 }
 
@@ -59,6 +68,8 @@ class ServingModule(tf.Module):
         max_audio_seconds: `embed_audio_wav` refuses longer WAV files (`audio_too_long`).
         max_text_bytes: every signature taking `text` refuses a row of more bytes
             (`text_too_long`) before tokenizing it.
+        sampling: temperature, top_k, top_p and seed of a text-only language model's
+            `continue_top_k` / `continue_top_p` signatures (None: keras-nlp's defaults).
     """
 
     def __init__(
@@ -73,6 +84,7 @@ class ServingModule(tf.Module):
         max_image_pixels=DEFAULT_MAX_PIXELS,
         max_audio_seconds=DEFAULT_MAX_AUDIO_SECONDS,
         max_text_bytes=DEFAULT_MAX_TEXT_BYTES,
+        sampling=None,
         name="serving",
     ):
         super().__init__(name=name)
@@ -100,6 +112,14 @@ class ServingModule(tf.Module):
                     length_penalty=length_penalty,
                 ),
             }
+        # A text-only language model continues prompts (`CONTINUATION_SIGNATURES`).
+        self.can_continue = self.can_caption and self.modalities == ("text",)
+        if self.can_continue:
+            decoding = {"num_beams": num_beams, "length_penalty": length_penalty}
+            self.continuation = continuation_generators(
+                backbone, caption_max_length, ids, {**decoding, **(sampling or {})}
+            )
+            self.sampler_variables = sampler_variables(self.continuation)
 
     # Preprocessing (B rows of raw input → the encoder's inputs).
 
@@ -216,6 +236,10 @@ class ServingModule(tf.Module):
             )
         if self.can_caption:
             self._add_caption_signatures(add, images_u8, audio, present)
+        if self.can_continue:
+            add_continuation_signatures(
+                add, self.continuation, self.text_inputs, self.text_preprocessor
+            )
         return functions
 
     def _add_caption_signatures(self, add, images_spec, audio_spec, present_spec):
@@ -295,6 +319,7 @@ class ServingModule(tf.Module):
         audio = np.zeros((1, rate), np.float32)  # (1, N): 1 s
         return {
             "text": np.array([b"a red circle in the upper left corner"], object),
+            "prompt": np.array([b"the"], object),
             "images": image,
             "image_bytes": np.array([tf.io.encode_png(image[0]).numpy()], object),
             "audio": audio,

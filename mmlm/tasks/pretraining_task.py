@@ -42,8 +42,10 @@ def captioning_inputs(batch, modalities):
 def captioning_targets(batch, modalities, rows=None):
     """(labels, weights) of the decoder's next-token loss for `captioning_inputs(batch)`.
 
-    Only rows with a caption and something to caption it from (image or audio) count.
-    `rows` (int or scalar tensor) keeps the first rows only (None: all).
+    Only rows with a caption and something to caption it from (image or audio) count; a
+    text-only backbone has nothing to condition on, so every row with a text counts: its
+    decoder is then a GPT-style causal language model (it attends only to the fusion's null
+    token). `rows` (int or scalar tensor) keeps the first rows only (None: all).
     """
     if rows is not None:
         keys = ["token_ids", "padding_mask"] + [f"{m}_present" for m in modalities]
@@ -51,6 +53,8 @@ def captioning_targets(batch, modalities, rows=None):
     _, labels, weights = shift_for_causal_lm(batch["token_ids"], batch["padding_mask"])
     present = {m: tf.cast(batch[f"{m}_present"], tf.bool) for m in modalities}
     conditioned = tf.zeros_like(present["text"])
+    if not {"image", "audio"} & set(present):
+        conditioned = tf.ones_like(present["text"])
     for m in ("image", "audio"):
         if m in present:
             conditioned = tf.logical_or(conditioned, present[m])
@@ -72,7 +76,8 @@ class PretrainingTask(BackboneTask):
       mask token reconstructs the (per-patch normalized) pixels / log-mel values of the masked
       patches (SimMIM-style masked modelling);
     - `captioning`: the decoder predicts the caption conditioned on the fused image and audio
-      (the caption's own text is hidden from the fusion).
+      (the caption's own text is hidden from the fusion); with a text-only backbone, the
+      decoder alone as a causal language model of the texts.
 
     Args:
         backbone: a `MultimodalBackbone`.
