@@ -80,7 +80,7 @@ def get_config(smoke=False, objective="causal"):
         ),
         trainer=TrainerConfig(
             # A masked LM step runs the encoder alone: about a third of a causal step.
-            steps=600 if causal else 1200, learning_rate=1e-3, warmup_steps=60,
+            steps=2400 if causal else 1200, learning_rate=1e-3, warmup_steps=60,
             eval_every=300, eval_batches=10, checkpoint_every=300,
         ),
     )  # fmt: skip

@@ -27,7 +27,7 @@ def get_config(smoke=False):
         os.path.join(os.path.dirname(os.path.abspath(__file__)), "manpages_lm.py")
     )
     trainer = TrainerConfig(
-        steps=300, learning_rate=5e-4, warmup_steps=30, eval_every=100, checkpoint_every=100
+        steps=200, learning_rate=5e-4, warmup_steps=20, eval_every=100, checkpoint_every=100
     )
     return lm.downstream_config(
         "manpages_summarization",

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(espeak-ng apertium apertium-eng-spa fonts-dejavu-core dataset-fashion-mnist
-  fonts-noto-color-emoji unicode-data libfribidi0)
+  fonts-noto-color-emoji unicode-data libfribidi0 manpages manpages-dev)
 PYTHON=${PYTHON:-python3.11}
 VENV=${VENV:-.venv}
 

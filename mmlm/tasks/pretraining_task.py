@@ -164,6 +164,20 @@ class PretrainingTask(BackboneTask):
     def modalities(self):
         return self.backbone.modalities
 
+    def build_head(self):
+        """Creates the variables of the masked-modelling heads (to load saved task weights)."""
+        encoders = {"masked_lm": "text", "masked_image": "image", "masked_audio": "audio"}
+        for term, head in self.heads.items():
+            encoder = self.backbone.encoders[encoders[term]]
+            hidden = encoder.output["sequence_output"].shape[-1]  # every tower's width
+            if head.built:
+                continue
+            if term == "masked_lm":
+                head(tf.zeros([1, 1, hidden]), mask_positions=tf.zeros([1, 1], tf.int32))
+            else:
+                head.build((None, None, hidden))
+        self.built = True
+
     def temperature(self):
         return 1.0 / self._logit_scale()
 

@@ -99,7 +99,8 @@ def test_prompt_continuation_from_cli_api_and_saved_model(causal_run, capsys):
     assert result["text"].numpy()[1].decode().startswith("a network socket")
     for name in ("continue_beam", "continue_top_k", "continue_top_p"):
         texts = loaded.signatures[name](prompt=prompts)["text"].numpy()
-        assert [t.decode().split()[:2] for t in texts] == [["the", "system"], ["a", "network"]]
+        assert texts[0].decode().startswith("the system"), (name, texts)
+        assert texts[1].decode().startswith("a network socket"), (name, texts)
 
 
 @pytest.fixture(scope="module")
