@@ -13,9 +13,8 @@ Without `--init-from` the same run trains from scratch (the control of the pretr
 """
 
 import dataclasses
-import os
 
-from mmlm.config import TaskConfig, TaskKind, TrainerConfig, load_config_module
+from mmlm.config import TaskConfig, TaskKind, TrainerConfig, sibling_config
 
 TASK = TaskConfig(
     kind=TaskKind.GENERATION, conditioning=(), source_text="text", target_text="summary"
@@ -23,9 +22,7 @@ TASK = TaskConfig(
 
 
 def get_config(smoke=False):
-    lm = load_config_module(
-        os.path.join(os.path.dirname(os.path.abspath(__file__)), "manpages_lm.py")
-    )
+    lm = sibling_config(__file__, "manpages_lm.py")
     trainer = TrainerConfig(
         steps=200, learning_rate=5e-4, warmup_steps=20, eval_every=100, checkpoint_every=100
     )
