@@ -13,12 +13,12 @@ from mmlm.backend import tf
 from mmlm.config.data import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_PIXELS, DEFAULT_MAX_TEXT_BYTES
 from mmlm.generation import Generator
 from mmlm.serving.image_decoding import decode_image
-from mmlm.serving.text_limits import limit_text
 from mmlm.serving.text_continuation import (
     add_continuation_signatures,
     continuation_generators,
     sampler_variables,
 )
+from mmlm.serving.text_limits import limit_text
 from mmlm.serving.warmup import write_warmup_requests
 
 # Signature name → what it does; the README and `mmlm serve`'s metadata rely on these names.
