@@ -1,4 +1,4 @@
-"""`mmlm data generate` and `mmlm export` (SavedModel) killed with SIGKILL
+"""`mmlm data generate` and `mmlm export` (SavedModel, TFLite) killed with SIGKILL
 at named points (MMLM_KILL_AT, `mmlm.atomic_files.kill_point`) and at a random moment: nothing
 half-written is ever left under an output's name, and the same command run again finishes."""
 
@@ -153,3 +153,25 @@ def test_export_savedmodel_killed_then_rerun(trained_run, tmp_path):
 def _check_savedmodel(out):
     atomic_files.check_complete(out)
     assert "embed_text" in tf.saved_model.load(out).signatures
+
+
+@pytest.mark.slow
+def test_export_tflite_killed_then_rerun(trained_run, tmp_path):
+    from mmlm.serving.on_device_runner import OnDeviceRunner
+
+    workdir, args = trained_run
+    out = str(tmp_path / "model.tflite")
+    command = processes.mmlm_command("export", *args, "--workdir", workdir, "--format", "tflite")
+    _run([*command, "--quantize", "none", "--out", out])
+    float_size = os.path.getsize(out)
+    _run([*command, "--quantize", "dynamic", "--out", out], kill_at="write:model.tflite")
+    assert os.path.getsize(out) == float_size  # the torn write never replaced the file
+    OnDeviceRunner(out)
+    # The new model in place, its sidecar not yet: the pair is refused, never misread.
+    _run([*command, "--quantize", "dynamic", "--out", out], kill_at="replace:model.tflite.json")
+    assert os.path.getsize(out) != float_size
+    with pytest.raises(ValueError, match="does not belong to"):
+        OnDeviceRunner(out)
+    _run([*command, "--quantize", "dynamic", "--out", out])
+    assert OnDeviceRunner(out).metadata["quantize"] == "dynamic"
+    _no_leftovers(str(tmp_path))
