@@ -91,7 +91,7 @@ def get_config(smoke=False, objective="causal"):
         name=config.name + "_smoke",
         data=data_config(ManPagesUnit.PARAGRAPHS, smoke=True, global_batch_size=8),
         trainer=TrainerConfig(
-            steps=3, warmup_steps=1, eval_every=3, eval_batches=2, checkpoint_every=3
+            steps=3, warmup_steps=1, eval_every=3, eval_batches=2, checkpoint_every=3, log_every=1
         ),
     )
 
@@ -109,5 +109,7 @@ def downstream_config(name, task, trainer, smoke=False, smoke_task=None):
         name=f"{name}_smoke",
         data=data_config(ManPagesUnit.PAGES, smoke=True, global_batch_size=8),
         task=smoke_task or task,
-        trainer=TrainerConfig(steps=3, warmup_steps=1, eval_every=3, checkpoint_every=3),
+        trainer=TrainerConfig(
+            steps=3, warmup_steps=1, eval_every=3, checkpoint_every=3, log_every=1
+        ),
     )
