@@ -137,6 +137,7 @@ def _finetune_and_evaluate(tmp_path, config, init_from, name):
         return json.load(f)
 
 
+@pytest.mark.slow  # a fine-tune and evaluation end to end; the default suite was at 20 min
 def test_summarization_from_the_causal_lm_with_rouge_and_lead_baseline(causal_run):
     tmp_path, _, causal = causal_run
     metrics = _finetune_and_evaluate(tmp_path, "manpages_summarization.py", causal, "summaries")
@@ -147,6 +148,7 @@ def test_summarization_from_the_causal_lm_with_rouge_and_lead_baseline(causal_ru
     assert 0 <= lead["rouge"]["rougeL"] <= 100 and lead["from"] == "text"
 
 
+@pytest.mark.slow  # a fine-tune and evaluation end to end; the default suite was at 20 min
 def test_section_classification_from_the_masked_lm_beside_tfidf(masked_run):
     tmp_path, masked = masked_run
     metrics = _finetune_and_evaluate(tmp_path, "manpages_sections.py", masked, "sections")
