@@ -96,7 +96,13 @@ def get_config(smoke=False, objective="causal"):
     )
 
 
-def downstream_config(name, task, trainer, smoke=False, smoke_task=None):
+# The one fine-tuning budget of the downstream tasks, so pretrained and from-scratch runs compare.
+DOWNSTREAM_TRAINER = TrainerConfig(
+    steps=200, learning_rate=5e-4, warmup_steps=20, eval_every=100, checkpoint_every=100
+)
+
+
+def downstream_config(name, task, smoke=False, smoke_task=None, trainer=DOWNSTREAM_TRAINER):
     """A task fine-tuned on the pages (one example per page) with the language models' model
     and text sections (so their weights load); `smoke` shrinks data and steps."""
     config = ExperimentConfig(

@@ -15,7 +15,7 @@ Without `--init-from` the same run trains from scratch (the control of the pretr
 
 import dataclasses
 
-from mmlm.config import TaskConfig, TaskKind, TrainerConfig, sibling_config
+from mmlm.config import TaskConfig, TaskKind, sibling_config
 
 TASK = TaskConfig(
     kind=TaskKind.CLASSIFICATION, modality="text", label_feature="section", num_classes=5
@@ -24,13 +24,9 @@ TASK = TaskConfig(
 
 def get_config(smoke=False):
     lm = sibling_config(__file__, "manpages_lm.py")
-    trainer = TrainerConfig(
-        steps=200, learning_rate=5e-4, warmup_steps=20, eval_every=100, checkpoint_every=100
-    )
     return lm.downstream_config(
         "manpages_sections",
         TASK,
-        trainer,
         smoke,
         smoke_task=dataclasses.replace(TASK, num_classes=2),
     )

@@ -14,7 +14,7 @@ Without `--init-from` the same run trains from scratch (the control of the pretr
 
 import dataclasses
 
-from mmlm.config import TaskConfig, TaskKind, TrainerConfig, sibling_config
+from mmlm.config import TaskConfig, TaskKind, sibling_config
 
 TASK = TaskConfig(
     kind=TaskKind.GENERATION, conditioning=(), source_text="text", target_text="summary"
@@ -23,13 +23,9 @@ TASK = TaskConfig(
 
 def get_config(smoke=False):
     lm = sibling_config(__file__, "manpages_lm.py")
-    trainer = TrainerConfig(
-        steps=200, learning_rate=5e-4, warmup_steps=20, eval_every=100, checkpoint_every=100
-    )
     return lm.downstream_config(
         "manpages_summarization",
         TASK,
-        trainer,
         smoke,
         smoke_task=dataclasses.replace(TASK, eval_examples=16),
     )
