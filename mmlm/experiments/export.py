@@ -101,12 +101,15 @@ def convert_on_device(config, data, module, quantize, representative_examples=12
         for name in CAPTION_SIGNATURES:
             signatures.pop(name, None)
 
+    if quantize is not Quantization.INT8:  # only full-integer conversion calibrates
+        return convert_signatures(module, signatures, quantize.value)
+
     def representative_data():
         for example in on_device_examples(data, "train", representative_examples):
             for name in signatures:
                 yield name, example[name]
 
-    return convert_signatures(module, signatures, quantize, representative_data)
+    return convert_signatures(module, signatures, quantize.value, representative_data)
 
 
 def preprocessing_metadata(config, data, module):
