@@ -67,10 +67,19 @@ class RetrievalEvaluation(keras.callbacks.Callback):
         if shown:  # nothing to retrieve between fewer than two modalities
             self.log(f"step {step}: validation R@1: {shown}")
 
+    def use_attention_model(self, backbone, model):
+        """Uses `model` (`backbone.attention_model()`) for `backbone`'s maps.
+
+        Under `MultiWorkerMirroredStrategy` every worker must build it, at the same point: a
+        Keras model creates variables, each one broadcast from the chief, so a model built by
+        the chief's callback alone leaves the workers' collectives out of step.
+        """
+        self._attention = (backbone, model, next(iter(self.dataset)))
+
     def _write_attention(self, backbone, step):
         if not has_cross_attention(backbone):
             return
         if self._attention is None or self._attention[0] is not backbone:
-            self._attention = (backbone, backbone.attention_model(), next(iter(self.dataset)))
+            self.use_attention_model(backbone, backbone.attention_model())
         _, model, batch = self._attention
         write_attention_summaries(backbone, batch, f"{self.log_dir}/validation", step, model=model)

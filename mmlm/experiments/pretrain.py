@@ -12,6 +12,7 @@ from mmlm.evaluation.evaluator import EmbeddingCollector
 from mmlm.experiments.artifacts import backbone_path, model_dir, save_backbone
 from mmlm.experiments.callbacks import RetrievalEvaluation
 from mmlm.experiments.data import ExperimentData, write_data_report
+from mmlm.experiments.explain import has_cross_attention
 from mmlm.experiments.model_card import write_model_card
 from mmlm.models.summary import format_model_summary
 from mmlm.tasks.builders import build_pretraining_task
@@ -86,6 +87,12 @@ def train_backbone(config, workdir, make_task, log=print, init_from=None, callba
 
     def build_task():
         task = make_task(data)
+        # Every worker builds the attention model (see `use_attention_model`); the chief uses it.
+        if has_cross_attention(task.backbone):
+            attention_model = task.backbone.attention_model()
+            for callback in chief:
+                if isinstance(callback, RetrievalEvaluation):
+                    callback.use_attention_model(task.backbone, attention_model)
         log(
             format_model_summary(
                 task.backbone,
