@@ -3,9 +3,10 @@
 import os
 
 
-def add_config_arguments(parser, workdir=True, run_config_default=False):
+def add_config_arguments(parser, workdir=True, run_config_default=False, init_from=None):
     """--config, --set and (with `workdir`) --workdir. With `run_config_default`, --config may
-    be left out: the trained run's WORKDIR/config.yaml is used."""
+    be left out: the trained run's WORKDIR/config.yaml is used. With `init_from` (its help
+    text), also --init-from: the pretraining run a fine-tuning starts from (default: none)."""
     parser.add_argument(
         "--config",
         required=not run_config_default,
@@ -28,6 +29,8 @@ def add_config_arguments(parser, workdir=True, run_config_default=False):
             default=None,
             help="run directory for the resolved config and reports (default: runs/<name>)",
         )
+    if init_from:
+        parser.add_argument("--init-from", default=None, help=init_from)
 
 
 def resolve(args, extra_overrides=()):

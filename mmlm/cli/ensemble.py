@@ -16,11 +16,10 @@ def add_parser(subparsers):
             "SavedModel."
         ),
     )
-    common.add_config_arguments(parser)
-    parser.add_argument("--members", type=int, default=3, help="number of members (>= 2)")
-    parser.add_argument(
-        "--init-from", default=None, help="pretraining run the classification members start from"
+    common.add_config_arguments(
+        parser, init_from="pretraining run the classification members start from"
     )
+    parser.add_argument("--members", type=int, default=3, help="number of members (>= 2)")
     parser.add_argument(
         "--no-bagging",
         dest="bagging",

@@ -25,11 +25,9 @@ def add_parsers(subparsers):
             "it, from random weights)."
         ),
     )
-    common.add_config_arguments(finetune)
-    finetune.add_argument(
-        "--init-from",
-        default=None,
-        help="the pretraining run directory (its backbone); omit to train from scratch",
+    common.add_config_arguments(
+        finetune,
+        init_from="the pretraining run directory (its backbone); omit to train from scratch",
     )
     finetune.set_defaults(run=run_finetune)
 

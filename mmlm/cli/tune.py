@@ -15,11 +15,9 @@ def add_parser(subparsers):
             "HParams for TensorBoard: WORKDIR/tensorboard; the table: WORKDIR/trials.json."
         ),
     )
-    common.add_config_arguments(tune)
-    tune.add_argument(
-        "--init-from",
-        default=None,
-        help="the pretraining run each trial of a task fine-tunes from (omit: from scratch)",
+    common.add_config_arguments(
+        tune,
+        init_from="the pretraining run each trial of a task fine-tunes from (omit: from scratch)",
     )
     tune.set_defaults(run=run_tune)
 

@@ -74,6 +74,28 @@ class TokenEmbeddings:
         return self.dropout(self.add([tokens, self.position_embedding(tokens)]))
 
 
+def transformer_blocks(block_class, arguments):
+    """`num_layers` blocks of `block_class` (the encoder or decoder block), named `block_{i}`,
+    sized by the `SIZE_FIELDS` and `ATTENTION_FIELDS` of `arguments` (a constructor's
+    `locals()`)."""
+    return [
+        block_class(
+            arguments["intermediate_dim"],
+            arguments["num_heads"],
+            dropout=arguments["dropout"],
+            attention_implementation=arguments["attention_implementation"],
+            attention_chunk_size=arguments["attention_chunk_size"],
+            name=f"block_{index}",
+        )
+        for index in range(arguments["num_layers"])
+    ]
+
+
+def final_norm():
+    """The LayerNorm after a tower's last block (float32 under mixed precision)."""
+    return keras.layers.LayerNormalization(epsilon=1e-6, dtype="float32", name="final_norm")
+
+
 class BlockStack:
     """Transformer blocks → final LayerNorm → pooling, created once and callable many times.
 
@@ -97,20 +119,8 @@ class BlockStack:
         attention_implementation="dense",
         attention_chunk_size=DEFAULT_CHUNK_SIZE,
     ):
-        self.blocks = [
-            TransformerEncoderBlock(
-                intermediate_dim,
-                num_heads,
-                dropout=dropout,
-                attention_implementation=attention_implementation,
-                attention_chunk_size=attention_chunk_size,
-                name=f"block_{index}",
-            )
-            for index in range(num_layers)
-        ]
-        self.norm = keras.layers.LayerNormalization(
-            epsilon=1e-6, dtype="float32", name="final_norm"
-        )
+        self.blocks = transformer_blocks(TransformerEncoderBlock, locals())
+        self.norm = final_norm()
         self.pooling = MaskedPooling(pooling, name="pooling")
 
     def __call__(self, x, padding_mask=None):

@@ -9,7 +9,7 @@ from mmlm.layers import (
     PresenceMask,
 )
 from mmlm.layers.chunked_attention import DEFAULT_CHUNK_SIZE
-from mmlm.models.encoder import ATTENTION_FIELDS, SIZE_FIELDS, Tower
+from mmlm.models.encoder import ATTENTION_FIELDS, SIZE_FIELDS, Tower, final_norm
 
 
 @register
@@ -94,9 +94,7 @@ class CrossModalFusionEncoder(Tower):
             [sequences[m] for m in modalities], [masks[m] for m in modalities], "output"
         )
         sequence, padding_mask = null_token(sequence, padding_mask)
-        sequence = keras.layers.LayerNormalization(
-            epsilon=1e-6, dtype="float32", name="final_norm"
-        )(sequence)
+        sequence = final_norm()(sequence)
         pooled = MaskedPooling("mean", name="pooling")(sequence, padding_mask)
         super().__init__(
             inputs=inputs,

@@ -3,7 +3,14 @@
 from mmlm.backend import keras, register
 from mmlm.layers import TransformerDecoderBlock
 from mmlm.layers.chunked_attention import DEFAULT_CHUNK_SIZE
-from mmlm.models.encoder import ATTENTION_FIELDS, SIZE_FIELDS, TokenEmbeddings, Tower
+from mmlm.models.encoder import (
+    ATTENTION_FIELDS,
+    SIZE_FIELDS,
+    TokenEmbeddings,
+    Tower,
+    final_norm,
+    transformer_blocks,
+)
 
 
 @register
@@ -47,20 +54,8 @@ class TextDecoder(Tower):
         **kwargs,
     ):
         embeddings = TokenEmbeddings(vocabulary_size, sequence_length, hidden_dim, dropout)
-        blocks = [
-            TransformerDecoderBlock(
-                intermediate_dim,
-                num_heads,
-                dropout=dropout,
-                attention_implementation=attention_implementation,
-                attention_chunk_size=attention_chunk_size,
-                name=f"block_{index}",
-            )
-            for index in range(num_layers)
-        ]
-        final_norm = keras.layers.LayerNormalization(
-            epsilon=1e-6, dtype="float32", name="final_norm"
-        )
+        blocks = transformer_blocks(TransformerDecoderBlock, locals())
+        norm = final_norm()
         lm_head = keras.layers.Dense(vocabulary_size, dtype="float32", name="lm_head")
 
         inputs = {
@@ -77,13 +72,13 @@ class TextDecoder(Tower):
                 decoder_padding_mask=inputs["decoder_padding_mask"],
                 encoder_padding_mask=inputs["encoder_padding_mask"],
             )
-        x = final_norm(x)
+        x = norm(x)
         super().__init__(
             inputs=inputs, outputs={"sequence_output": x, "logits": lm_head(x)}, **kwargs
         )
         self.token_embedding = embeddings.token_embedding
         self.position_embedding = embeddings.position_embedding
         self.blocks = blocks
-        self.final_norm = final_norm
+        self.final_norm = norm
         self.lm_head = lm_head
         self.store_config(locals())

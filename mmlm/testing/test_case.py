@@ -52,6 +52,18 @@ class TestCase(tf.test.TestCase):
             else:
                 self.assertAllClose(e, a, **tolerances)
 
+    def draw_negatives(self, layer, token_ids, valid, draws=300):
+        """Calls a hard-negative layer (`WordSwapNegatives`, `WordExchangeNegatives`) `draws`
+        times on `token_ids`; checks each draw's (B, L) int32 negatives and its (B,) `valid`
+        flags; returns the negatives of every draw as NumPy arrays."""
+        drawn = []
+        for _ in range(draws):
+            negatives, flags = layer(token_ids)
+            self.assertEqual(negatives.dtype, tf.int32)
+            self.assertAllEqual(valid, flags)
+            drawn.append(negatives.numpy())
+        return drawn
+
     def run_serialization_test(self, layer):
         """Config round trip: `from_config(get_config())` rebuilds an equal config."""
         config = layer.get_config()
