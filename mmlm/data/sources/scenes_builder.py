@@ -16,7 +16,9 @@ from mmlm.data.sources import scenes
 _DESCRIPTION = """Generated scenes: one or two coloured shapes or digits in the quadrants of a
 small image, an English caption, its Spanish translation (apertium eng-spa), both spoken by
 espeak-ng with varied voices and speeds, and the scene's structure. Some colour-shape pairs
-occur only in the test split (`heldout` marks the examples that contain one)."""
+occur only in the test split (`heldout` marks the examples that contain one). Version 2 adds a
+size to every object and a background colour to every scene, and no caption repeats within a
+split or occurs in two splits."""
 
 
 @dataclasses.dataclass(eq=False)
@@ -32,10 +34,13 @@ class ScenesBuilderConfig(tfds.core.BuilderConfig):
     heldout_combos: tuple = scenes.DEFAULT_HELDOUT
     heldout_fraction: float = 0.5
     speech_languages: tuple = ("en", "es")
+    # The scenes generator's version (1 or 2); `version` is the TFDS data set version.
+    generator_version: int = 1
 
     @classmethod
     def create(cls, **parameters):
-        """Builds a config whose name encodes every parameter (readable prefix + hash)."""
+        """Builds a config whose name encodes every parameter (readable prefix + hash; version 2
+        adds "_v2", so version-1 names are those of earlier releases)."""
         config = cls(name="pending", **parameters)
         digest = hashlib.sha1(
             json.dumps(
@@ -47,6 +52,8 @@ class ScenesBuilderConfig(tfds.core.BuilderConfig):
             f"n{config.num_train}-{config.num_validation}-{config.num_test}"
             f"_{config.image_size}px_{config.sample_rate}hz_seed{config.seed}_{digest}"
         )
+        if scenes.check_version(config.generator_version) != 1:
+            name += f"_v{config.generator_version}"
         return cls(name=name, description="Generated scenes.", **parameters)
 
 
@@ -71,23 +78,26 @@ class Scenes(tfds.core.GeneratorBasedBuilder):
             encoding=tfds.features.Encoding.ZLIB,
             doc=f"speech, int16 PCM at {c.sample_rate} Hz",
         )
+        objects = {
+            "shape": tfds.features.ClassLabel(names=scenes.SHAPES),
+            "color": tfds.features.ClassLabel(names=list(scenes.COLORS)),
+            "position": tfds.features.ClassLabel(
+                names=[p.replace(" ", "_") for p in scenes.POSITIONS]
+            ),
+            "digit": tfds.features.ClassLabel(names=("none",) + scenes.DIGITS),
+        }
+        if c.generator_version == 2:
+            objects["size"] = tfds.features.ClassLabel(names=list(scenes.SIZES))
         features = {
             "text": tfds.features.Text(doc="English caption"),
             "text_es": tfds.features.Text(doc="Spanish caption (apertium eng-spa)"),
             "image": tfds.features.Image(shape=(c.image_size, c.image_size, 3)),
-            "objects": tfds.features.Sequence(
-                {
-                    "shape": tfds.features.ClassLabel(names=scenes.SHAPES),
-                    "color": tfds.features.ClassLabel(names=list(scenes.COLORS)),
-                    "position": tfds.features.ClassLabel(
-                        names=[p.replace(" ", "_") for p in scenes.POSITIONS]
-                    ),
-                    "digit": tfds.features.ClassLabel(names=("none",) + scenes.DIGITS),
-                }
-            ),
+            "objects": tfds.features.Sequence(objects),
             "num_objects": np.int32,
             "heldout": tfds.features.Scalar(np.bool_, doc="has a test-only colour-shape pair"),
         }
+        if c.generator_version == 2:
+            features["background"] = tfds.features.ClassLabel(names=list(scenes.BACKGROUNDS))
         for language in c.speech_languages:
             suffix = scenes.language_suffix(language)
             features["audio" + suffix] = audio
@@ -100,7 +110,9 @@ class Scenes(tfds.core.GeneratorBasedBuilder):
             metadata=tfds.core.MetadataDict(
                 {
                     "sample_rate": c.sample_rate,
-                    **scenes.describe([tuple(combo) for combo in c.heldout_combos]),
+                    **scenes.describe(
+                        [tuple(combo) for combo in c.heldout_combos], version=c.generator_version
+                    ),
                 }
             ),
         )
@@ -122,6 +134,7 @@ class Scenes(tfds.core.GeneratorBasedBuilder):
             heldout_combos=c.heldout_combos,
             heldout_fraction=c.heldout_fraction,
             speech_languages=c.speech_languages,
+            version=c.generator_version,
         )
         for key, example in examples:
             example = dict(example)

@@ -27,7 +27,7 @@ class ScenesSource(Source):
         image_size, sample_rate: as stored.
         speech_languages: spoken languages ("en" → `audio`, "es" → `audio_es`).
         num_train, num_validation, num_test, seed, heldout_combos ("colour shape" strings),
-        heldout_fraction: generator settings (see `ScenesConfig`).
+        heldout_fraction, version: generator settings (see `ScenesConfig`).
     """
 
     def __init__(
@@ -43,6 +43,7 @@ class ScenesSource(Source):
         seed,
         heldout_combos,
         heldout_fraction,
+        version=1,
     ):
         config = ScenesBuilderConfig.create(
             num_train=num_train,
@@ -54,7 +55,9 @@ class ScenesSource(Source):
             heldout_combos=tuple(tuple(combo.split()) for combo in heldout_combos),
             heldout_fraction=heldout_fraction,
             speech_languages=tuple(speech_languages),
+            generator_version=version,
         )
+        self.version = version
         # TFDS refuses a custom config named like a built-in one: pass built-ins by name.
         known = config.name in Scenes.builder_configs
         builder = Scenes(
@@ -154,8 +157,13 @@ class ScenesSource(Source):
 
     def attribute_prompts(self):
         """Zero-shot colour, shape and position of a scene's object (`scene_attribute_prompts`)."""
+        v2 = self.version == 2
         return scene_attribute_prompts(
-            scenes_vocabulary.COLOR_NAMES, scenes_vocabulary.SHAPES, scenes_vocabulary.POSITIONS
+            scenes_vocabulary.COLOR_NAMES,
+            scenes_vocabulary.SHAPES,
+            scenes_vocabulary.POSITIONS,
+            sizes=tuple(scenes_vocabulary.SIZES) if v2 else (),
+            backgrounds=tuple(scenes_vocabulary.BACKGROUNDS) if v2 else (),
         )
 
     def attribute_labels(self, labels):
@@ -202,29 +210,34 @@ class ScenesSource(Source):
         return {(colors.index(c), shapes.index(s)) for c, s in self.heldout_combos()}
 
 
-def scene_attribute_prompts(color_names, shape_names, position_names):
+def scene_attribute_prompts(color_names, shape_names, position_names, sizes=(), backgrounds=()):
     """Prompt sets for zero-shot scene attributes, in the captions' own wording.
 
     Returns {attribute: (class_names, prompts per class)}: colour of an object is prompted with
     every shape and position of that colour ("a red circle in the top left corner", ...), shape
     with every colour and position, position with every colour and shape, then averaged
-    (prompt ensembling).
+    (prompt ensembling). With `sizes` and `backgrounds` (version-2 scenes) every prompt is also
+    said with each size and background ("a small red circle in the top left corner on grey").
     """
-
-    def article(word):
-        return "an" if word[0] in "aeiou" else "a"
-
     plain_shapes = [s for s in shape_names if s != "digit"]
     objects = [(c, s, p) for c in color_names for s in plain_shapes for p in position_names]
+    variants = [(size, bg) for size in sizes or (None,) for bg in backgrounds or (None,)]
+
+    def prompt(color, shape, position, size, background):
+        adjectives = color if size is None else f"{size} {color}"
+        text = f"{'an' if adjectives[0] in 'aeiou' else 'a'} {adjectives} {shape}"
+        text += f" in the {position} corner"
+        return text if background is None else f"{text} on {background}"
 
     def prompts(field, class_names):
-        """Per class, the prompt of every object whose `field` (0 colour, 1 shape, 2 position)
+        """Per class, the prompts of every object whose `field` (0 colour, 1 shape, 2 position)
         is that class."""
         return [
             [
-                f"{article(c)} {c} {s} in the {p} corner"
-                for c, s, p in objects
-                if (c, s, p)[field] == name
+                prompt(*obj, *variant)
+                for obj in objects
+                if obj[field] == name
+                for variant in variants
             ]
             for name in class_names
         ]

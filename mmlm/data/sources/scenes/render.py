@@ -7,7 +7,6 @@ from PIL import Image, ImageDraw, ImageFont
 
 from mmlm.data.sources.scenes import vocabulary
 
-BACKGROUND = (255, 255, 255)
 _MIN_IMAGE_SIZE = 16
 
 
@@ -39,7 +38,8 @@ def _jittered_center(rng, position, quadrant_size, width, height):
 
 def _draw_object(draw, obj, rng, quadrant_size):
     fill = vocabulary.COLORS[obj.color]
-    size = quadrant_size * rng.uniform(0.6, 0.85)
+    low, high = vocabulary.V1_SIZE_RANGE if obj.size is None else vocabulary.SIZES[obj.size]
+    size = quadrant_size * rng.uniform(low, high)
     if obj.shape == "digit":
         font = _digit_font(max(8, int(round(size * 1.25))))
         text = str(obj.digit)
@@ -66,7 +66,7 @@ def _draw_object(draw, obj, rng, quadrant_size):
 
 
 def render(scene, rng, image_size=64):
-    """Draws `scene` on a white square canvas.
+    """Draws `scene` on a square canvas of its background colour (white in version 1).
 
     Each object lies inside its quadrant, with random size and position jitter drawn from `rng`
     (in object order, so the image is a pure function of the scene and the RNG state).
@@ -81,7 +81,12 @@ def render(scene, rng, image_size=64):
     """
     if image_size < _MIN_IMAGE_SIZE:
         raise ValueError(f"image_size must be at least {_MIN_IMAGE_SIZE}, got {image_size}.")
-    image = Image.new("RGB", (image_size, image_size), BACKGROUND)
+    background = (
+        vocabulary.V1_BACKGROUND
+        if scene.background is None
+        else vocabulary.BACKGROUNDS[scene.background]
+    )
+    image = Image.new("RGB", (image_size, image_size), background)
     draw = ImageDraw.Draw(image)
     for obj in scene.objects:
         _draw_object(draw, obj, rng, image_size // 2)

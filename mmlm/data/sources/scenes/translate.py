@@ -20,14 +20,21 @@ def _lowercase_first(line):
     return line[:1].lower() + line[1:]
 
 
-def translate_en_es(captions):
+def translate_en_es(captions, *, sentence_per_line=False):
     """Translates English captions to Spanish with one `apertium -u eng-spa` call.
 
     `-u` drops apertium's unknown-word marks. Apertium capitalizes the first line of its input,
     so each line's first character is lowercased to match the English captions.
 
+    A line break alone does not end apertium's sentence: a word can move into the next line
+    ("... on a black background" + "grey background, ..." gave "... en un fondo" + "gris de
+    fondo negro, ..."). With `sentence_per_line` each caption is sent as its own sentence (a
+    final period, removed from the output; a line without it is an error); version 1 scenes
+    keep the plain lines they were generated with.
+
     Args:
         captions: Sequence of single-line, non-empty English strings.
+        sentence_per_line: end each caption with a period for apertium (see above).
 
     Returns:
         List of Spanish strings, one per caption, in order.
@@ -38,9 +45,10 @@ def translate_en_es(captions):
             raise ValueError(f"Captions must be single non-empty lines, got {caption!r}.")
     if not captions:
         return []
+    ending = "." if sentence_per_line else ""
     result = subprocess.run(
         [_apertium_binary(), "-u", "eng-spa"],
-        input="\n".join(captions) + "\n",
+        input="".join(caption + ending + "\n" for caption in captions),
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -57,4 +65,13 @@ def translate_en_es(captions):
             f"apertium returned {len(lines)} lines for {len(captions)} captions; the line-by-line "
             "alignment of captions and translations is lost."
         )
-    return [_lowercase_first(line.strip()) for line in lines]
+    lines = [line.strip() for line in lines]
+    if sentence_per_line:
+        broken = [i for i, line in enumerate(lines) if not line.endswith(".")]
+        if broken:
+            raise RuntimeError(
+                f"apertium moved a sentence end: translation {broken[0]} ({lines[broken[0]]!r} of "
+                f"{captions[broken[0]]!r}) does not end its caption's sentence."
+            )
+        lines = [line[:-1].rstrip() for line in lines]
+    return [_lowercase_first(line) for line in lines]

@@ -48,3 +48,24 @@ def validate_combos(combos):
                 f"shapes are {SHAPES}."
             )
     return combos
+
+
+# Generator versions: 1, the original scenes; 2 adds a size to every object and a background
+# colour to every scene, so that no caption repeats within a split (generator.py).
+VERSIONS = (1, 2)
+
+# Version 2: an object's side as a share of its quadrant, "small" and "large" far apart so the
+# word is visibly true. Version 1 draws every object from `V1_SIZE_RANGE`.
+SIZES = {"small": (0.35, 0.5), "large": (0.7, 0.9)}
+V1_SIZE_RANGE = (0.6, 0.85)
+
+# Version 2: background name -> RGB, each far from every object colour. Version 1 is white.
+BACKGROUNDS = {"white": (255, 255, 255), "grey": (128, 128, 128), "black": (0, 0, 0)}
+V1_BACKGROUND = (255, 255, 255)
+
+
+def check_version(version):
+    """Returns `version` if it is a generator version; raises ValueError naming the valid ones."""
+    if version not in VERSIONS:
+        raise ValueError(f"Unknown scenes version {version!r}; expected one of {VERSIONS}.")
+    return version
