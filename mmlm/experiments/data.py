@@ -181,7 +181,8 @@ def load_data(config, workdir=None, log=print):
 
 def data_report(config, source):
     """What a run was trained on, as model cards report it: the source, the splits' sizes,
-    the modalities, the languages the source declares and what ingestion skipped."""
+    the modalities, the languages the source declares and its `data_report_entries` (what
+    ingestion skipped, held-out pairs, ...)."""
     data = config.data
     report = {
         "source": data.source.value,
@@ -193,19 +194,7 @@ def data_report(config, source):
     }
     if data.source.value == "manifest":
         report["manifest"] = data.manifest.path
-    if hasattr(source, "heldout_combos"):
-        report["heldout_combinations"] = [list(c) for c in source.heldout_combos()]
-    if hasattr(source, "validation_report"):
-        ingestion = source.validation_report()
-        keys = (
-            "num_rows",
-            "num_valid",
-            "num_invalid",
-            "counts_by_reason",
-            "carved_validation",
-            "text_truncation",
-        )
-        report["ingestion"] = {key: ingestion.get(key) for key in keys}
+    report.update(source.data_report_entries())
     return report
 
 

@@ -206,6 +206,18 @@ class ManifestSource(Source):
         with open(self._report_path(), encoding="utf-8") as f:
             return json.load(f)
 
+    def data_report_entries(self):
+        ingestion = self.validation_report()
+        keys = (
+            "num_rows",
+            "num_valid",
+            "num_invalid",
+            "counts_by_reason",
+            "carved_validation",
+            "text_truncation",
+        )
+        return {"ingestion": {key: ingestion.get(key) for key in keys}}
+
     def text_truncation(self):
         """The report's count of truncated captions (`record_text_truncation`), or None."""
         return self.validation_report().get("text_truncation")

@@ -181,6 +181,9 @@ class ScenesSource(Source):
     def heldout_combos(self):
         return [tuple(c) for c in self.builder.info.metadata["heldout_combos"]]
 
+    def data_report_entries(self):
+        return {"heldout_combinations": [list(c) for c in self.heldout_combos()]}
+
     # The Spanish speech has no preprocessing; the Spanish caption enters batches as a
     # configured extra text only.
     unbatched_features = ("text_es", "audio_es")

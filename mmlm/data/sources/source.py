@@ -133,6 +133,12 @@ class Source:
         """
         return {}, []
 
+    def data_report_entries(self):
+        """Entries this source adds to a run's `data_report.json` (what its model card says
+        about the data) besides the splits, features and languages every source reports:
+        e.g. the scenes' held-out colour-shape pairs, a manifest's ingestion counts."""
+        return {}
+
     def describe_example(self, example):
         """Entries `mmlm data inspect` adds to its description of a decoded (NumPy) example."""
         return {}

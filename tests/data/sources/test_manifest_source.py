@@ -93,6 +93,9 @@ def test_skip_invalid_counts_and_keeps_every_valid_row(tmp_path):
     assert report["num_invalid"] == 3 and report["num_valid"] == 4
     assert report["counts_by_reason"] == {"corrupt_image": 1, "empty_text": 1, "unknown_column": 1}
     assert sorted(r["line"] for r in report["invalid"]) == [5, 6, 7]
+    ingestion = source.data_report_entries()["ingestion"]  # what the model card reports
+    assert (ingestion["num_invalid"], ingestion["num_valid"]) == (3, 4)
+    assert ingestion["counts_by_reason"] == report["counts_by_reason"]
     ids = {x["id"].numpy() for split in ("train", "test") for x in source.load(split)}
     assert ids == {b"a", b"b", b"c", b"d"}
 

@@ -46,3 +46,16 @@ def test_inspection_and_unbatched_features():
     # A generic source adds nothing.
     assert Source.inspection(source) == ({}, [])
     assert Source.example_problems(source, {}, "train") == ()
+    assert Source.data_report_entries(source) == {}
+
+
+def test_data_report_names_the_heldout_pairs():
+    from mmlm.experiments.data import data_report
+
+    config, source, _ = prepared_smoke_scenes()
+    combos = [list(c) for c in source.heldout_combos()]
+    assert combos  # the smoke config holds pairs out
+    assert source.data_report_entries() == {"heldout_combinations": combos}
+    report = data_report(config, source)
+    assert report["source"] == "scenes" and report["heldout_combinations"] == combos
+    assert "ingestion" not in report
