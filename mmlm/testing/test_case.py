@@ -152,6 +152,19 @@ class TestCase(tf.test.TestCase):
         self.assertAllClose(expected, loss, atol=1e-5)
         self.assertTrue(np.isfinite(gradient).all())
 
+    def assert_builtin_only(self, content, what="", present=()):
+        """The operator codes of a `.tflite` flatbuffer: none is Flex or another custom op,
+        and each of `present` is there (e.g. "WHILE" for an in-graph loop). Returns the names.
+        """
+        from mmlm.compression.tflite_ops import operator_names
+
+        names = operator_names(content)
+        self.assertNotEqual(names, [], f"{what}: no operator codes read")
+        self.assertEqual([n for n in names if n.startswith("CUSTOM")], [], what)
+        for name in present:
+            self.assertIn(name, names, what)
+        return names
+
     def run_tflite_test(self, model, rows, quantize="none", overrides=None, atol=2e-5):
         """Converts a one-output Keras model to TFLite and checks the interpreter against Keras
         (and that the file needs no Flex or custom op).
@@ -166,14 +179,12 @@ class TestCase(tf.test.TestCase):
             The `TFLiteRunner`.
         """
         from mmlm.compression.tflite import convert, input_specs
-        from mmlm.compression.tflite_ops import operator_names
         from mmlm.serving.tflite_runner import TFLiteRunner
 
         calibration = (lambda: rows) if quantize == "int8" else None
         specs = input_specs(model, overrides=overrides)
         content = convert(model, specs, quantize, calibration)
-        custom = [name for name in operator_names(content) if name.startswith("CUSTOM:")]
-        self.assertEqual(custom, [], "the .tflite needs Flex or custom ops")
+        self.assert_builtin_only(content, "the .tflite needs Flex or custom ops")
         runner = TFLiteRunner(content)
         expected = np.concatenate([np.asarray(model(row)) for row in rows])
         actual = np.concatenate([np.asarray(runner(row)) for row in rows])

@@ -6,23 +6,18 @@ import os
 import numpy as np
 
 from mmlm.compression.tflite import convert_signatures
-from mmlm.compression.tflite_ops import operator_names
 from mmlm.data.errors import MediaFileError
-from mmlm.serving.on_device import OnDeviceModule
 from mmlm.serving.on_device_runner import OnDeviceRunner
 from mmlm.serving.tflite_runner import TFLiteRunner
-from mmlm.testing import TestCase
 from mmlm.testing.media import bomb_png
 from mmlm.testing.models import (
     IMAGE_SIZE,
     SAMPLE_RATE,
     SEQUENCE_LENGTH,
-    tiny_backbone,
     tiny_batch,
     tiny_vocabulary,
 )
-
-CAPTION = {"max_length": SEQUENCE_LENGTH, "start_id": 2, "end_id": 3, "pad_id": 0}
+from mmlm.testing.on_device import CAPTION, OnDeviceTestCase
 
 
 def _feeds(batch):
@@ -41,20 +36,10 @@ def _feeds(batch):
     }
 
 
-def _assert_builtin_only(test, content, what):
-    """The flatbuffer's own operator codes: no Flex and no other custom op."""
-    names = operator_names(content)
-    test.assertIn("FULLY_CONNECTED", names, what)  # the codes were read at all
-    test.assertEqual([n for n in names if n.startswith("CUSTOM")], [], what)
-    return names
-
-
-class OnDeviceTest(TestCase):
+class OnDeviceTest(OnDeviceTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.backbone = tiny_backbone()
-        cls.module = OnDeviceModule(cls.backbone, SEQUENCE_LENGTH, pad_id=0, caption=CAPTION)
         cls.float_content = convert_signatures(cls.module, cls.module.signatures())
 
     def test_float_signatures_match_keras(self):
@@ -70,7 +55,7 @@ class OnDeviceTest(TestCase):
                 "embed_text",
             ],
         )
-        self.assertIn("WHILE", _assert_builtin_only(self, self.float_content, "float"))
+        self.assert_builtin_only(self.float_content, "float", present=("FULLY_CONNECTED", "WHILE"))
         functions = {
             "embed_text": self.module.text,
             "embed_image": self.module.image,
@@ -87,7 +72,7 @@ class OnDeviceTest(TestCase):
 
     def test_dynamic_int8_captions_with_builtin_ops_only(self):
         content = convert_signatures(self.module, self.module.signatures(), "dynamic")
-        self.assertIn("WHILE", _assert_builtin_only(self, content, "dynamic int8"))
+        self.assert_builtin_only(content, "dynamic int8", present=("FULLY_CONNECTED", "WHILE"))
         runner = TFLiteRunner(content)
         feed = _feeds(tiny_batch(batch_size=1, seed=3))["caption"]
         token_ids = runner(feed, "caption")
@@ -112,7 +97,7 @@ class OnDeviceTest(TestCase):
         )
         runner = TFLiteRunner(content)
         self.assertEqual(sorted(runner.signatures), sorted(names))
-        _assert_builtin_only(self, content, "full int8")
+        self.assert_builtin_only(content, "full int8", present=("FULLY_CONNECTED",))
         functions = {"embed_text": self.module.text, "embed_image": self.module.image}
         for seed in (11, 12):
             feeds = _feeds(tiny_batch(batch_size=1, seed=seed))

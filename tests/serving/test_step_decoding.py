@@ -3,15 +3,13 @@
 import numpy as np
 
 from mmlm.compression.tflite import convert_signatures
-from mmlm.compression.tflite_ops import operator_names
 from mmlm.generation import Generator
-from mmlm.serving.on_device import OnDeviceModule, length_mask
+from mmlm.serving.on_device import length_mask
 from mmlm.serving.step_decoding import greedy_steps
 from mmlm.serving.tflite_runner import TFLiteRunner
-from mmlm.testing import TestCase
-from mmlm.testing.models import SEQUENCE_LENGTH, tiny_backbone, tiny_batch
+from mmlm.testing.models import tiny_batch
+from mmlm.testing.on_device import CAPTION, OnDeviceTestCase, cast_to_inputs
 
-CAPTION = {"max_length": SEQUENCE_LENGTH, "start_id": 2, "end_id": 3, "pad_id": 0}
 NAMES = ("caption_prefill", "caption_step")
 
 
@@ -34,12 +32,10 @@ def generator_tokens(generator, feed):
     return generator(inputs)["token_ids"].numpy()
 
 
-class StepDecodingTest(TestCase):
+class StepDecodingTest(OnDeviceTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.backbone = tiny_backbone()
-        cls.module = OnDeviceModule(cls.backbone, SEQUENCE_LENGTH, pad_id=0, caption=CAPTION)
         cls.generator = Generator(cls.backbone, **CAPTION)
         cls.content = convert_signatures(cls.module, cls.module.signatures(NAMES))
 
@@ -47,15 +43,14 @@ class StepDecodingTest(TestCase):
         return greedy_steps(prefill, step, feed, **CAPTION)
 
     def test_float_tflite_matches_the_saved_model_greedy_captions(self):
-        names = operator_names(self.content)
-        self.assertEqual([n for n in names if n.startswith("CUSTOM")], [])
-        self.assertNotIn("WHILE", names)  # the loop is the device's
-        self.assertIn("DYNAMIC_UPDATE_SLICE", names)  # the cache write
+        # The cache write is a builtin op; the loop is the device's (no WHILE).
+        names = self.assert_builtin_only(self.content, present=("DYNAMIC_UPDATE_SLICE",))
+        self.assertNotIn("WHILE", names)
         runner = TFLiteRunner(self.content)
         self.assertEqual(sorted(runner.signatures), list(NAMES))
 
         def tflite(name):
-            return lambda feed: runner.runner(name)(**_cast(runner, name, feed))
+            return lambda feed: runner.runner(name)(**cast_to_inputs(runner, name, feed))
 
         presence = [(True, True), (True, False), (False, True)]
         for seed, (image, audio) in enumerate(presence):
@@ -71,13 +66,15 @@ class StepDecodingTest(TestCase):
     def test_step_logits_match_keras(self):
         runner = TFLiteRunner(self.content)
         feed = caption_feed(7)
-        prefill = runner.runner("caption_prefill")(**_cast(runner, "caption_prefill", feed))
+        prefill = runner.runner("caption_prefill")(
+            **cast_to_inputs(runner, "caption_prefill", feed)
+        )
         expected_prefill = _eager(self.module.caption_prefill)(feed)
         for name, value in expected_prefill.items():
             self.assertAllClose(prefill[name], value, atol=1e-4, msg=name)
         step_feed = {k: v for k, v in prefill.items() if k != "token"}
         step_feed.update(token=prefill["token"], index=np.array([1], np.int32))
-        actual = runner.runner("caption_step")(**_cast(runner, "caption_step", step_feed))
+        actual = runner.runner("caption_step")(**cast_to_inputs(runner, "caption_step", step_feed))
         expected = _eager(self.module.caption_step)(step_feed)
         self.assertAllClose(actual["logits"], expected["logits"], atol=1e-4)
         self.assertAllClose(actual["self_key_0"], expected["self_key_0"], atol=1e-4)
@@ -88,8 +85,3 @@ def _eager(function):
         return {k: v.numpy() for k, v in function(**feed).items()}
 
     return call
-
-
-def _cast(runner, signature, feed):
-    details = runner.input_details(signature)
-    return {name: np.asarray(feed[name]).astype(d["dtype"]) for name, d in details.items()}
