@@ -151,10 +151,11 @@ def export(config, workdir, out, fmt="savedmodel", quantize=None, backbone=None,
     if fmt == "savedmodel":
         # Written beside `out` and renamed into place when complete, so a crash or a full disk
         # never leaves a half-written SavedModel where TF Serving or `mmlm serve` would load it.
+        # The model card goes in too, so the manifest covers it and it moves with the model.
         with atomic_files.replaced_directory(out) as partial:
             names = export_saved_model(serving_module(config, data, backbone), partial)
+            write_model_card(config, workdir, out, "savedmodel", log=log, into=partial)
         log(f"SavedModel with signatures {', '.join(names)} written to {out}")
-        write_model_card(config, workdir, out, "savedmodel", log=log)
         return out
     if fmt != "tflite":
         raise ValueError(f"format must be savedmodel, tflite or preset, got {fmt!r}")
@@ -198,7 +199,7 @@ def export_preset(config, workdir, out, data, backbone=None, log=print):
             (backbone if backbone is not None else load_backbone(workdir)).save_to_preset(partial)
         data.preprocessor().save_to_preset(partial)
         write_config(config, partial)
-    write_model_card(config, workdir, out, "preset", log=log)
+        write_model_card(config, workdir, out, "preset", log=log, into=partial)
     files = sorted(f for f in os.listdir(out) if f != atomic_files.COMPLETE_MANIFEST)
     log(f"preset ({', '.join(files)}) written to {out}")
     return out

@@ -8,14 +8,19 @@ evaluator wrote per subset (seen vs held-out), per class and per language.
 
 Where a card goes (`card_paths`): inside a directory (a SavedModel, a preset, the run's
 `model/`), and beside a file (`x.tflite` → `x.tflite.MODEL_CARD.md`, `x.tflite.model_card.json`).
+Both files are written atomically (`mmlm.atomic_files`); an export directory gets its card while
+it is still being filled (`into`), so the card is in the directory's manifest and is renamed into
+place with the model. The card of a file records the file's SHA-256, so a card left from a
+previous export (a kill between the model and its card) can be told apart.
 """
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
 
-from mmlm import __version__, preset_files
+from mmlm import __version__, atomic_files, preset_files
 from mmlm.experiments.artifacts import model_dir
 from mmlm.experiments.data import DATA_REPORT
 from mmlm.experiments.model_card_text import metric_rows, render_markdown, usage_notes
@@ -39,6 +44,14 @@ def card_paths(artifact):
     if os.path.isdir(artifact):
         return os.path.join(artifact, CARD_MARKDOWN), os.path.join(artifact, CARD_JSON)
     return f"{artifact}.{CARD_MARKDOWN}", f"{artifact}.{CARD_JSON}"
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def subgroup_of(path):
@@ -115,7 +128,7 @@ def build_model_card(config, workdir, artifact, fmt, measurements=None):
     Args:
         config: the run's `ExperimentConfig`.
         workdir: the run directory (its data report, metrics and preset metadata are read).
-        artifact: the exported file or directory.
+        artifact: the exported file or directory (a file's SHA-256 goes into the card).
         fmt: "savedmodel", "tflite", "preset" or "run model".
         measurements: numbers measured on the artifact itself (a compression report's row).
     """
@@ -128,20 +141,29 @@ def build_model_card(config, workdir, artifact, fmt, measurements=None):
         "training_data": data,
         "evaluation": evaluation,
     }
+    if os.path.isfile(artifact):
+        card["artifact"]["sha256"] = _sha256(artifact)
     if measurements:
         card["artifact"]["measurements"] = _plain(measurements)
     card.update(usage_notes(card))
     return card
 
 
-def write_model_card(config, workdir, artifact, fmt, measurements=None, log=print):
-    """Writes the card of `artifact` (`card_paths`); returns (markdown path, JSON path)."""
+def write_model_card(config, workdir, artifact, fmt, measurements=None, log=print, into=None):
+    """Writes the card of `artifact` (`card_paths`); returns (markdown path, JSON path).
+
+    Each file is written atomically (a crash or a full disk leaves the previous card file), both
+    rendered before either is written. `into`: the directory being filled that becomes
+    `artifact` (`atomic_files.replaced_directory`), where the card goes instead; the card still
+    names `artifact`.
+    """
     card = build_model_card(config, workdir, artifact, fmt, measurements)
-    markdown_path, json_path = card_paths(artifact)
-    with open(json_path, "w", encoding="utf-8") as f:
-        json.dump(card, f, indent=1, ensure_ascii=False)
-    with open(markdown_path, "w", encoding="utf-8") as f:
-        f.write(render_markdown(card))
+    markdown = render_markdown(card)
+    markdown_path, json_path = card_paths(into or artifact)
+    atomic_files.write_json(json_path, card, indent=1)
+    atomic_files.write_text(markdown_path, markdown)
+    if into is not None:  # where the card is once `into` is renamed to `artifact`
+        markdown_path, json_path = (os.path.join(artifact, n) for n in (CARD_MARKDOWN, CARD_JSON))
     log(f"model card written to {markdown_path} (+ {os.path.basename(json_path)})")
     return markdown_path, json_path
 

@@ -214,6 +214,8 @@ def render_markdown(card):
         ("embedding dim", format_number(model["embedding_dim"])),
         ("text decoder", model["has_decoder"]),
     ]
+    if artifact.get("sha256"):
+        facts.insert(1, ("artifact SHA-256", f"`{artifact['sha256']}`"))
     lines += _table(("property", "value"), facts) + [""]
     measurements = artifact.get("measurements") or {}
     if measurements:

@@ -3,10 +3,13 @@
 `small_filesystem` mounts a tmpfs of a given size when the tests run as root where mounting is
 allowed (this container, most CI runners with sudo); elsewhere it yields None and the tests
 inject ENOSPC at the write layer instead (`inject_disk_full`), saying so in their output.
+`crash_at` stops the test's own process at a kill point without killing it (for code that is
+slow to start in a subprocess); tests/test_atomic_files.py kills real processes there.
 """
 
 import contextlib
 import errno
+import fnmatch
 import os
 import shutil
 import signal
@@ -56,6 +59,22 @@ def inject_disk_full(monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device (injected)", path)
 
     monkeypatch.setattr(atomic_files, "_fsync_file", no_space)
+
+
+class Crash(BaseException):
+    """What `crash_at` raises: a BaseException, so no `except Exception` handles it."""
+
+
+def crash_at(monkeypatch, point):
+    """Makes `atomic_files.kill_point(point)` raise `Crash` in this process (see `kill_point`
+    for the names). Unlike SIGKILL, the writer then removes its own temporary sibling; what ends
+    up under the final names is the same."""
+
+    def crash(name):
+        if fnmatch.fnmatchcase(name, point):
+            raise Crash(f"crashed at {name}")
+
+    monkeypatch.setattr(atomic_files, "kill_point", crash)
 
 
 def killed(process):

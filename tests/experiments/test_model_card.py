@@ -1,14 +1,17 @@
 """Model cards: every number equals the run's files (metrics.json, data_report.json), cards are
 written beside every export, and a run without metrics says "not evaluated"."""
 
+import hashlib
 import json
 import os
 import re
 
 import pytest
 
+from mmlm import atomic_files
 from mmlm.cli.main import main
 from mmlm.experiments.model_card import card_paths, write_model_card
+from mmlm.testing import faults
 from mmlm.testing.data import smoke_config, untrained_scenes_run
 
 METRICS = {
@@ -160,6 +163,84 @@ def test_compress_writes_each_variant_a_card_with_its_own_measurements(tmp_path)
         assert f"| size_bytes | {row['size_bytes']} |" in markdown
         assert "| R@1_change / text_to_image | -0.0100 |" in markdown
         assert card["evaluation"]["status"] == "evaluated"  # the run's metrics, as well
+
+
+def _files(folder):
+    """{name: bytes} of every file below `folder`."""
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            with open(os.path.join(root, name), "rb") as f:
+                found[os.path.relpath(os.path.join(root, name), folder)] = f.read()
+    return found
+
+
+def _export_directory(config, workdir, out, model):
+    """What `export` does for a SavedModel or a preset: fill, card inside, rename into place."""
+    with atomic_files.replaced_directory(out) as partial:
+        atomic_files.write_text(os.path.join(partial, "saved_model.pb"), model)
+        write_model_card(config, workdir, out, "savedmodel", log=lambda *_: None, into=partial)
+
+
+# A kill half-way through the card's Markdown, one before its JSON is renamed, a full disk.
+CARD_FAULTS = ["write:*MODEL_CARD.md", "replace:*model_card.json", "disk full"]
+
+
+@pytest.mark.parametrize("fault", CARD_FAULTS)
+def test_a_fault_writing_the_card_keeps_the_previous_export_and_its_card(
+    tmp_path, monkeypatch, fault
+):
+    workdir, config = _run(tmp_path), smoke_config()
+    out = str(tmp_path / "exports" / "1")
+    _export_directory(config, workdir, out, "old model")
+    old = _files(out)
+    assert {"MODEL_CARD.md", "model_card.json"} <= set(json.loads(old[".mmlm-complete.json"])[
+        "files"])  # fmt: skip
+    assert json.loads(old["model_card.json"])["artifact"]["path"] == out  # not the partial's
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps({**METRICS, "perplexity": 99.0}))
+    if fault == "disk full":
+        faults.inject_disk_full(monkeypatch)
+    else:
+        faults.crash_at(monkeypatch, fault)
+    with pytest.raises(atomic_files.DiskFullError if fault == "disk full" else faults.Crash):
+        _export_directory(config, workdir, out, "new model")
+    assert _files(out) == old  # model, card and manifest: all the previous export's
+    atomic_files.check_complete(out)
+    monkeypatch.undo()
+    _export_directory(config, workdir, out, "new model")  # the same command, again
+    card = json.loads(_files(out)["model_card.json"])
+    assert {r["value"] for r in card["evaluation"]["metrics"]} >= {99.0}
+    assert sorted(os.listdir(os.path.dirname(out))) == ["1"]  # nothing half-written left
+
+
+@pytest.mark.parametrize("fault", CARD_FAULTS)
+def test_a_fault_writing_a_files_card_leaves_whole_card_files(tmp_path, monkeypatch, fault):
+    workdir, config = _run(tmp_path), smoke_config()
+    tflite = tmp_path / "model.tflite"
+    tflite.write_bytes(b"old model")
+    write_model_card(config, workdir, str(tflite), "tflite", log=lambda *_: None)
+    old = _files(tmp_path)
+    old_card = json.loads(old["model.tflite.model_card.json"])
+    assert old_card["artifact"]["sha256"] == hashlib.sha256(b"old model").hexdigest()
+    tflite.write_bytes(b"new model")
+    if fault == "disk full":
+        faults.inject_disk_full(monkeypatch)
+    else:
+        faults.crash_at(monkeypatch, fault)
+    with pytest.raises(atomic_files.DiskFullError if fault == "disk full" else faults.Crash):
+        write_model_card(config, workdir, str(tflite), "tflite", log=lambda *_: None)
+    now = _files(tmp_path)
+    assert set(now) == set(old)  # no partial file left under any name
+    assert now["model.tflite.MODEL_CARD.md"] == old["model.tflite.MODEL_CARD.md"]
+    card = json.loads(now["model.tflite.model_card.json"])  # whole: it parses
+    # Each file is written atomically, not the pair: killed between the two, the JSON is the
+    # new card; its SHA-256 says which model it describes.
+    new = fault.startswith("write:")
+    assert (
+        card["artifact"]["sha256"]
+        == hashlib.sha256(b"new model" if new else b"old model").hexdigest()
+    )
+    assert (card == old_card) is not new
 
 
 @pytest.fixture(scope="module")
