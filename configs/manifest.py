@@ -25,20 +25,15 @@ third of the step time).
 """
 
 from mmlm.config import (
-    AudioConfig,
     DataConfig,
     DataSource,
     EvaluationConfig,
     ExperimentConfig,
     ManifestConfig,
-    ModelConfig,
     ObjectiveConfig,
-    PatchPositions,
-    Pooling,
-    Precision,
-    RuntimeConfig,
     TextConfig,
     TrainerConfig,
+    sibling_config,
     smoke_variant,
 )
 
@@ -46,6 +41,7 @@ MANIFEST = "my_data/manifest.jsonl"
 
 
 def get_config(smoke=False):
+    scenes = sibling_config(__file__, "scenes.py")
     config = ExperimentConfig(
         name="manifest",
         data=DataConfig(
@@ -53,21 +49,17 @@ def get_config(smoke=False):
             manifest=ManifestConfig(path=MANIFEST, validation_fraction=0.1),
             text=TextConfig(vocabulary_size=0, sequence_length=32, extra_text_features=()),
             # Up to 7 s of speech; 512-point FFTs and a 20 ms hop, as the scenes demo.
-            audio=AudioConfig(duration_seconds=7.0, fft_length=512, frame_step=320),
+            audio=scenes.AUDIO,
         ),
         # The architecture the scenes ablations chose (docs/pretraining.md): mean pooling,
         # fixed 2-D sin-cos patch positions and a convolutional stem before the patches.
-        model=ModelConfig(
-            pooling=Pooling.MEAN,
-            patch_positions=PatchPositions.SINCOS,
-            image_stem_channels=(32, 64, 128),
-        ),
+        model=scenes.MODEL,
         objective=ObjectiveConfig(masked_audio_weight=0.0, captioning_batch_fraction=0.25),
         trainer=TrainerConfig(
             steps=20_000, epochs=30, warmup_steps=100, eval_every=500, checkpoint_every=250
         ),
         evaluation=EvaluationConfig(prompts=("a picture of {}", "{}")),
-        runtime=RuntimeConfig(precision=Precision.FLOAT32, jit_compile=True),
+        runtime=scenes.RUNTIME,  # float32 under XLA
     )
     if not smoke:
         return config

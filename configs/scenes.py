@@ -37,6 +37,17 @@ AUDIO = AudioConfig(duration_seconds=7.0, fft_length=512, frame_step=320)
 # English captions are at most 21 tokens; a few Spanish ones exceed 32 and are truncated
 # (`mmlm data inspect` counts them): raise it for translation.
 TEXT = TextConfig(sequence_length=32)
+# Mean pooling: with a class token, left/right stayed at chance in every tower's embedding (a
+# linear probe scored 0.5) while top/bottom was learned. Fixed 2-D sin-cos patch positions give
+# every column one shared direction from the start: zero-shot position from images went from
+# 0.47-0.69 (learned tables) to 1.00. A convolutional stem before the 8x8 patches sees strokes
+# and corners: zero-shot shape from images went from 0.47 to 0.55 at the same step time.
+MODEL = ModelConfig(
+    pooling=Pooling.MEAN, patch_positions=PatchPositions.SINCOS, image_stem_channels=(32, 64, 128)
+)
+# Float32 under XLA: 302 ms a step on cached batches, mixed bfloat16 without XLA 365 ms
+# (bfloat16 under XLA is slower still); compiling takes about 25 s of the first step.
+RUNTIME = RuntimeConfig(precision=Precision.FLOAT32, jit_compile=True)
 # Hard-negative captions: one position, shape or digit word swapped. In a random batch of 32
 # scenes the colours alone tell nearly every pair apart, so without them the image tower barely
 # learns where objects are (left/right was near chance) or what shape they have.
@@ -71,17 +82,7 @@ def get_config(smoke=False):
         name="scenes",
         # The 2,000 decoded scenes (0.6 GB) stay in memory after the first epoch.
         data=DataConfig(audio=AUDIO, text=TEXT, cache_examples=True),
-        # Mean pooling: with a class token, left/right stayed at chance in every tower's
-        # embedding (a linear probe scored 0.5) while top/bottom was learned. Fixed 2-D sin-cos
-        # patch positions give every column one shared direction from the start: zero-shot
-        # position from images went from 0.47-0.69 (learned tables) to 1.00. A convolutional
-        # stem before the 8x8 patches sees strokes and corners: zero-shot shape from images
-        # went from 0.47 to 0.55 at the same step time.
-        model=ModelConfig(
-            pooling=Pooling.MEAN,
-            patch_positions=PatchPositions.SINCOS,
-            image_stem_channels=(32, 64, 128),
-        ),
+        model=MODEL,
         # Captioning decodes a quarter of each batch: on every row the fusion and the decoder
         # took 170 ms of a 450 ms step; on a quarter the step takes 365 ms (bfloat16) and test
         # text→image R@1 was the same (0.532).
@@ -91,9 +92,7 @@ def get_config(smoke=False):
             captioning_batch_fraction=0.25,
         ),
         trainer=TrainerConfig(steps=1500, warmup_steps=100, eval_every=500, checkpoint_every=250),
-        # Float32 under XLA: 302 ms a step on cached batches, mixed bfloat16 without XLA 365 ms
-        # (bfloat16 under XLA is slower still); compiling takes about 25 s of the first step.
-        runtime=RuntimeConfig(precision=Precision.FLOAT32, jit_compile=True),
+        runtime=RUNTIME,
     )
     if not smoke:
         return config
