@@ -27,7 +27,8 @@ def format_table(metrics):
     Retrieval rows are directions; column groups are "all" queries, then each subset ("seen",
     "heldout", ...) in order of first appearance, each with the query count and R@K as fractions.
     Under each direction, indented rows give its duplicate-aware R@K and strict R@1 ceiling
-    (when captions repeat) and the control rows: shuffled pairs and chance.
+    (when captions are known; with unique captions they equal the strict ones and 1.0) and the
+    control rows: shuffled pairs and chance.
 
     Example output:
 

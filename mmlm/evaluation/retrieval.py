@@ -184,9 +184,10 @@ def retrieval_report(embeddings, present=None, subsets=None, ks=(1, 5, 10), capt
         subsets: name → (N,) bool, e.g. `{"seen": ..., "heldout": ...}`.
         ks: the K values.
         captions: optional (N,) raw captions ("" = none): each direction then reports
-            `num_distinct_captions` and, when a caption repeats among its examples,
-            `duplicate_aware` R@K, `strict_R@1_ceiling` and `unique_caption_fraction` (see
-            duplicate_captions.py).
+            `num_distinct_captions`, `duplicate_aware` R@K (a candidate whose caption is the
+            query example's counts as correct), `strict_R@1_ceiling` and
+            `unique_caption_fraction` (see duplicate_captions.py); with unique captions the
+            duplicate-aware R@K equal the strict ones and the ceiling is 1.0.
     Returns:
         `{"text_to_image": {"R@1", ..., "median_rank", "num_queries",
         "subsets": {name: {"R@1", ..., "num_queries"}}, "control": {"chance": {...},
@@ -233,15 +234,17 @@ def _subset_recalls(similarity, rows, subsets, ks):
 
 
 def _duplicate_metrics(similarity, captions, ks):
-    """`num_distinct_captions`, and the duplicate-aware metrics when a caption repeats."""
-    metrics = {"num_distinct_captions": duplicate_captions.num_distinct_captions(captions)}
+    """`num_distinct_captions`, the duplicate-aware R@K, the strict R@1 ceiling and the unique
+    caption fraction. With every caption unique the duplicate-aware numbers equal the strict
+    ones and the ceiling is 1.0: reported all the same, as the check that they do."""
     groups = duplicate_captions.caption_groups(captions)
-    if duplicate_captions.has_duplicates(groups):
-        ranks = duplicate_captions.duplicate_aware_ranks(similarity, groups)
-        metrics["duplicate_aware"] = recall_from_ranks(ranks, ks)
-        metrics["strict_R@1_ceiling"] = duplicate_captions.strict_recall_ceiling(groups)
-        metrics["unique_caption_fraction"] = duplicate_captions.unique_caption_fraction(groups)
-    return metrics
+    ranks = duplicate_captions.duplicate_aware_ranks(similarity, groups)
+    return {
+        "num_distinct_captions": duplicate_captions.num_distinct_captions(captions),
+        "duplicate_aware": recall_from_ranks(ranks, ks),
+        "strict_R@1_ceiling": duplicate_captions.strict_recall_ceiling(groups),
+        "unique_caption_fraction": duplicate_captions.unique_caption_fraction(groups),
+    }
 
 
 def _check_rows(arrays, argument, expected):

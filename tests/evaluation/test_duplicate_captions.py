@@ -70,15 +70,51 @@ def test_a_model_blind_to_same_caption_pairs():
     assert result["strict_R@1_ceiling"] == pytest.approx(0.5)
 
 
-def test_duplicate_metrics_only_when_captions_repeat():
-    rng = np.random.default_rng(1)
-    text, image = rng.standard_normal((2, 5, 4))
-    report = retrieval_report({"text": text, "image": image}, captions=list("abcde"))
-    assert report["text_to_image"]["num_distinct_captions"] == 5
-    assert "duplicate_aware" not in report["text_to_image"]
-    assert "strict_R@1_ceiling" not in report["text_to_image"]
+def _sorted_ranks(similarity, correct):
+    """Independent reference: sort each row by score (descending), correct candidates after
+    the others they tie with; a query's rank is the position of its first correct candidate."""
+    ranks = []
+    for row, hits in zip(similarity, correct):
+        order = np.lexsort((hits, -row))  # primary key: -score; ties: wrong ones first
+        ranks.append(int(np.flatnonzero(hits[order])[0]))
+    return np.array(ranks)
+
+
+def _recalls(ranks, ks=(1, 5, 10)):
+    return {f"R@{k}": float(np.mean(ranks < k)) for k in ks}
+
+
+@pytest.mark.parametrize("repeat", [True, False])
+def test_strict_and_duplicate_aware_recall_match_a_sorting_reference(repeat):
+    """Strict R@K asks for the paired example, duplicate-aware R@K for any example with the
+    same caption; with unique captions both are the same and the strict ceiling is 1.0."""
+    rng = np.random.default_rng(2)
+    n = 60
+    captions = [f"caption {rng.integers(25) if repeat else i}" for i in range(n)]
+    text, image = np.round(rng.standard_normal((2, n, 8)), 1)  # rounded: some exact ties
+    report = retrieval_report({"text": text, "image": image}, captions=captions)["text_to_image"]
+    similarity = text @ image.T
+    strict = _sorted_ranks(similarity, np.eye(n, dtype=bool))
+    same_caption = np.array(captions)[:, None] == np.array(captions)[None, :]
+    aware = _sorted_ranks(similarity, same_caption)
+    for key, value in _recalls(strict).items():
+        assert report[key] == pytest.approx(value)
+    for key, value in _recalls(aware).items():
+        assert report["duplicate_aware"][key] == pytest.approx(value)
+    sizes = same_caption.sum(axis=1)
+    assert report["strict_R@1_ceiling"] == pytest.approx(np.mean(1.0 / sizes))
+    assert report["unique_caption_fraction"] == pytest.approx(np.mean(sizes == 1))
+    assert report["num_distinct_captions"] == len(set(captions))
+    if not repeat:
+        assert report["strict_R@1_ceiling"] == 1.0 and report["unique_caption_fraction"] == 1.0
+        assert {k: report[k] for k in ("R@1", "R@5", "R@10")} == {
+            k: report["duplicate_aware"][k] for k in ("R@1", "R@5", "R@10")
+        }
+    else:
+        assert report["duplicate_aware"]["R@1"] > report["R@1"]  # the repeats are found
     without_captions = retrieval_report({"text": text, "image": image})["text_to_image"]
     assert "num_distinct_captions" not in without_captions
+    assert "duplicate_aware" not in without_captions
 
 
 def test_invalid_inputs_raise():
