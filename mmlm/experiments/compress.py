@@ -9,6 +9,7 @@ Keras model on the same examples is the reference.
 
 import dataclasses
 import gzip
+import hashlib
 import os
 
 import numpy as np
@@ -140,6 +141,7 @@ def measure(config, data, variant, examples, out_dir, log=print):
         "variant": variant.name,
         "quantize": variant.quantize.value,
         "path": path,
+        "sha256": hashlib.sha256(content).hexdigest(),  # which file these numbers are of
         "size_bytes": len(content),
         "gzip_bytes": len(gzip.compress(content, compresslevel=9)),
         "latency_ms": {**latency, "total": sum(latency.values())},

@@ -77,6 +77,26 @@ def crash_at(monkeypatch, point):
     monkeypatch.setattr(atomic_files, "kill_point", crash)
 
 
+def folder_contents(folder):
+    """{relative path: content} of every file below `folder`, to compare outputs: bytes, or
+    for a TFRecord file its records parsed as `tf.train.Example`s (their bytes vary between
+    identical writes: protobuf does not fix the order of map entries)."""
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            if ".tfrecord" in name:
+                from mmlm.backend import tf
+
+                records = tf.data.TFRecordDataset(path).as_numpy_iterator()
+                content = [tf.train.Example.FromString(record) for record in records]
+            else:
+                with open(path, "rb") as f:
+                    content = f.read()
+            found[os.path.relpath(path, folder)] = content
+    return found
+
+
 def killed(process):
     """Whether `process` (a finished Popen) ended by SIGKILL."""
     return process.returncode == -signal.SIGKILL

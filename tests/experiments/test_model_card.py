@@ -165,16 +165,6 @@ def test_compress_writes_each_variant_a_card_with_its_own_measurements(tmp_path)
         assert card["evaluation"]["status"] == "evaluated"  # the run's metrics, as well
 
 
-def _files(folder):
-    """{name: bytes} of every file below `folder`."""
-    found = {}
-    for root, _, names in os.walk(folder):
-        for name in names:
-            with open(os.path.join(root, name), "rb") as f:
-                found[os.path.relpath(os.path.join(root, name), folder)] = f.read()
-    return found
-
-
 def _export_directory(config, workdir, out, model):
     """What `export` does for a SavedModel or a preset: fill, card inside, rename into place."""
     with atomic_files.replaced_directory(out) as partial:
@@ -193,7 +183,7 @@ def test_a_fault_writing_the_card_keeps_the_previous_export_and_its_card(
     workdir, config = _run(tmp_path), smoke_config()
     out = str(tmp_path / "exports" / "1")
     _export_directory(config, workdir, out, "old model")
-    old = _files(out)
+    old = faults.folder_contents(out)
     assert {"MODEL_CARD.md", "model_card.json"} <= set(json.loads(old[".mmlm-complete.json"])[
         "files"])  # fmt: skip
     assert json.loads(old["model_card.json"])["artifact"]["path"] == out  # not the partial's
@@ -204,11 +194,11 @@ def test_a_fault_writing_the_card_keeps_the_previous_export_and_its_card(
         faults.crash_at(monkeypatch, fault)
     with pytest.raises(atomic_files.DiskFullError if fault == "disk full" else faults.Crash):
         _export_directory(config, workdir, out, "new model")
-    assert _files(out) == old  # model, card and manifest: all the previous export's
+    assert faults.folder_contents(out) == old  # model, card and manifest: all the previous export's
     atomic_files.check_complete(out)
     monkeypatch.undo()
     _export_directory(config, workdir, out, "new model")  # the same command, again
-    card = json.loads(_files(out)["model_card.json"])
+    card = json.loads(faults.folder_contents(out)["model_card.json"])
     assert {r["value"] for r in card["evaluation"]["metrics"]} >= {99.0}
     assert sorted(os.listdir(os.path.dirname(out))) == ["1"]  # nothing half-written left
 
@@ -219,7 +209,7 @@ def test_a_fault_writing_a_files_card_leaves_whole_card_files(tmp_path, monkeypa
     tflite = tmp_path / "model.tflite"
     tflite.write_bytes(b"old model")
     write_model_card(config, workdir, str(tflite), "tflite", log=lambda *_: None)
-    old = _files(tmp_path)
+    old = faults.folder_contents(tmp_path)
     old_card = json.loads(old["model.tflite.model_card.json"])
     assert old_card["artifact"]["sha256"] == hashlib.sha256(b"old model").hexdigest()
     tflite.write_bytes(b"new model")
@@ -229,7 +219,7 @@ def test_a_fault_writing_a_files_card_leaves_whole_card_files(tmp_path, monkeypa
         faults.crash_at(monkeypatch, fault)
     with pytest.raises(atomic_files.DiskFullError if fault == "disk full" else faults.Crash):
         write_model_card(config, workdir, str(tflite), "tflite", log=lambda *_: None)
-    now = _files(tmp_path)
+    now = faults.folder_contents(tmp_path)
     assert set(now) == set(old)  # no partial file left under any name
     assert now["model.tflite.MODEL_CARD.md"] == old["model.tflite.MODEL_CARD.md"]
     card = json.loads(now["model.tflite.model_card.json"])  # whole: it parses

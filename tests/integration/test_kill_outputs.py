@@ -1,4 +1,4 @@
-"""`mmlm data generate` and `mmlm export` (SavedModel, TFLite) killed with SIGKILL
+"""`mmlm data generate`, `export` (SavedModel, TFLite, preset) and `compress` killed with SIGKILL
 at named points (MMLM_KILL_AT, `mmlm.atomic_files.kill_point`) and at a random moment: nothing
 half-written is ever left under an output's name, and the same command run again finishes."""
 
@@ -13,10 +13,11 @@ import pytest
 
 from mmlm import atomic_files
 from mmlm.backend import tf
-from mmlm.testing import processes
-from mmlm.testing.data import prepared_smoke_scenes, write_tiny_manifest
+from mmlm.testing import faults, processes
+from mmlm.testing.data import untrained_scenes_run, write_tiny_manifest
 
 TIMEOUT = 900
+EMBEDDINGS = ("embed_text", "embed_image", "embed_audio")
 MANIFEST_CONFIG = os.path.join(processes.REPO, "configs", "manifest.py") + ":smoke"
 SEED = int(os.environ.get("MMLM_KILL_SEED", "0")) or random.SystemRandom().randrange(1, 10**6)
 
@@ -69,24 +70,14 @@ def _no_leftovers(folder):
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """A smoke run directory with an untrained backbone (what export and compress read: its
-    config.yaml, model/backbone.keras and preprocessing); returns (workdir, config args).
+    config.yaml, model/backbone.keras and preprocessing), shared by this module's tests;
+    returns (workdir, config args).
 
     Built in this process: the weights do not matter here, and a 2-step `mmlm pretrain` took
     over 15 minutes on the shared machine these tests were written on.
     """
-    from mmlm.config import with_absolute_paths, write_config
-    from mmlm.experiments.artifacts import save_backbone
-    from mmlm.experiments.data import ExperimentData
-    from mmlm.tasks.builders import build_backbone
-
-    config, _, vocabulary = prepared_smoke_scenes()
-    config = with_absolute_paths(config)
-    workdir = str(tmp_path_factory.mktemp("trained") / "run")
-    write_config(config, workdir)
-    ExperimentData(config).save_preprocessor(workdir)
-    save_backbone(build_backbone(config, len(vocabulary)), workdir)
-    args = ["--config", os.path.join(workdir, "config.yaml")]
-    return workdir, args
+    _, workdir = untrained_scenes_run(str(tmp_path_factory.mktemp("trained") / "run"))
+    return workdir, ["--config", os.path.join(workdir, "config.yaml")]
 
 
 def _move_aside(*paths):
@@ -175,3 +166,85 @@ def test_export_tflite_killed_then_rerun(trained_run, tmp_path):
     _run([*command, "--quantize", "dynamic", "--out", out])
     assert OnDeviceRunner(out).metadata["quantize"] == "dynamic"
     _no_leftovers(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_export_preset_killed_then_rerun(trained_run, tmp_path):
+    import mmlm
+
+    workdir, args = trained_run
+    out = str(tmp_path / "preset")
+    command = processes.mmlm_command(
+        "export", *args, "--workdir", workdir, "--format", "preset", "--out", out
+    )
+    _run(command, kill_at="replace:backbone.keras")  # the backbone written, not renamed
+    _run(command, kill_at="write:MODEL_CARD.md")  # the last file, half written
+    assert not os.path.exists(out)  # so the rerun is not refused as "exists and not empty"
+    _run(command)
+    atomic_files.check_complete(out)
+    manifest = json.load(open(os.path.join(out, atomic_files.COMPLETE_MANIFEST)))
+    assert {"MODEL_CARD.md", "model_card.json"} <= set(manifest["files"])
+    mmlm.MultimodalBackbone.from_preset(out)
+    mmlm.MultimodalPreprocessor.from_preset(out)
+    _no_leftovers(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_compress_killed_then_rerun(trained_run):
+    import hashlib
+
+    from mmlm.serving.tflite_runner import TFLiteRunner
+
+    workdir, args = trained_run
+    settings = ["compression.qat=False", "compression.pruning_sparsities="]
+    settings += ["compression.latency_runs=2", "compression.eval_examples=8"]
+    settings += ["compression.representative_examples=4"]
+    sets = [part for s in settings for part in ("--set", s)]
+    command = processes.mmlm_command("compress", *args, *sets, "--workdir", workdir)
+    out_dir = os.path.join(workdir, "compress")
+    # Half of the second variant written (each variant is measured before the next is built).
+    _run(command, kill_at="write:float16.tflite")
+    assert sorted(n for n in os.listdir(out_dir) if not n.startswith(".")) == ["float32.tflite"]
+    with open(os.path.join(out_dir, "float32.tflite"), "rb") as f:
+        assert TFLiteRunner(f.read()).signatures  # the variant written before the kill is whole
+    _run(command)
+    report = json.load(open(os.path.join(out_dir, "report.json")))
+    variants = ["float32", "float16", "dynamic_int8", "full_int8"]
+    assert [row["variant"] for row in report["variants"]] == variants
+    for row in report["variants"]:
+        with open(row["path"], "rb") as f:
+            content = f.read()
+        assert row["sha256"] == hashlib.sha256(content).hexdigest()  # the file measured
+        assert sorted(TFLiteRunner(content).signatures) == sorted(EMBEDDINGS)
+        card = json.load(open(row["path"] + ".model_card.json"))
+        assert card["artifact"]["sha256"] == row["sha256"]
+    _no_leftovers(out_dir)
+
+
+@pytest.mark.slow
+def test_full_disk_during_export_keeps_the_previous_exports(trained_run):
+    from mmlm.config import load_config
+    from mmlm.experiments.export import export
+    from mmlm.serving.on_device_runner import OnDeviceRunner
+
+    workdir, _ = trained_run
+    config = load_config(os.path.join(workdir, "config.yaml"))
+    log = []
+    with faults.small_filesystem(64 * 1024 * 1024) as mount:
+        assert mount is not None, "this test needs a tmpfs (root); see tests/test_atomic_files.py"
+        saved_model, tflite = os.path.join(mount, "1"), os.path.join(mount, "model.tflite")
+        export(config, workdir, saved_model, log=log.append)
+        export(config, workdir, tflite, fmt="tflite", quantize="none", log=log.append)
+        old = faults.folder_contents(mount)
+        # 512 KB left: the new SavedModel's variables (about 4 MB) and the new .tflite (about
+        # 1.2 MB) are cut off part-way through.
+        filler = faults.fill(mount, leave_bytes=512 * 1024)
+        for out, fmt in ((saved_model, "savedmodel"), (tflite, "tflite")):
+            with pytest.raises(atomic_files.DiskFullError) as raised:
+                export(config, workdir, out, fmt=fmt, quantize="dynamic", log=log.append)
+            assert out in str(raised.value) and "disk full" in str(raised.value)
+            print(f"{fmt}: {raised.value}")
+        os.remove(filler)
+        assert faults.folder_contents(mount) == old  # every file as it was, nothing added
+        _check_savedmodel(saved_model)
+        assert OnDeviceRunner(tflite).metadata["quantize"] == "none"
