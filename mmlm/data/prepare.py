@@ -1,6 +1,8 @@
 """`prepare_data`: make a source's data available and train its tokenizer vocabulary."""
 
+import glob
 import os
+import shutil
 
 from mmlm import atomic_files
 from mmlm.data import factory
@@ -18,6 +20,9 @@ def prepare_data(config, log=print):
     source = factory.make_source(config)
     already_prepared = source.is_prepared()
     log(f"preparing {source.name} in {os.path.abspath(config.data_dir)}")
+    if not already_prepared:
+        for path in remove_interrupted_preparations(source.builder.data_dir):
+            log(f"removed {path}, left by an interrupted preparation")
     with atomic_files.disk_full_errors(config.data_dir):
         source.prepare()  # TFDS writes into a temporary folder renamed when complete
     path = factory.vocabulary_path(config, source)
@@ -40,6 +45,19 @@ def prepare_data(config, log=print):
     if missing:
         log(f"warning: {source.name} has no {' or '.join(missing)} split: {_consequence(missing)}")
     return {"source": source, "vocabulary_path": path, "vocabulary_size": len(vocabulary)}
+
+
+def remove_interrupted_preparations(version_dir):
+    """Removes the temporary folders a killed TFDS preparation of `version_dir` left (TFDS
+    fills `incomplete.RANDOM_VERSION` beside it and renames it into place when complete, but
+    never removes one a killed process left); returns their paths. Two preparations of one
+    data set at once are not supported (each would remove the other's folder)."""
+    folder, version = os.path.split(os.path.abspath(version_dir))
+    pattern = os.path.join(glob.escape(folder), f"incomplete.*_{glob.escape(version)}")
+    leftovers = sorted(glob.glob(pattern))
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+    return leftovers
 
 
 def _report_text_truncation(config, source, vocabulary, log):

@@ -2,6 +2,7 @@
 at named points (MMLM_KILL_AT, `mmlm.atomic_files.kill_point`) and at a random moment: nothing
 half-written is ever left under an output's name, and the same command run again finishes."""
 
+import glob
 import json
 import os
 import random
@@ -33,31 +34,64 @@ def _run(command, kill_at=None):
     return out
 
 
-def _run_killed_at_random(command, duration, rng):
-    """Starts `command` and SIGKILLs it after a random share of `duration` (a full run's time).
-
-    A run that finishes first (the machine got faster) is redone with half the delay. Returns
-    the delay.
-    """
-    delay = rng.uniform(0.2, 0.8) * duration
-    for _ in range(4):
-        process = processes.start(command)
-        try:
-            _, err = process.communicate(timeout=delay)
-            assert process.returncode == 0, f"{command} failed:\n{err[-3000:]}"
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-            process.communicate()
-            print(f"seed {SEED}: killed after {delay:.1f} s of a {duration:.0f} s run")
-            return delay
-        delay /= 2
-    raise AssertionError(f"{command} always finished before the kill (last delay {delay} s)")
+def _start_logged(command, log_path):
+    """Starts `command` with its stdout and stderr, unbuffered, going to `log_path`."""
+    with open(log_path, "w") as log:
+        env = processes.environment(PYTHONUNBUFFERED="1")
+        return processes.start(command, env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _timed(command):
+def _output(log_path):
+    with open(log_path, errors="replace") as f:
+        return f.read()
+
+
+def _wait_for(process, log_path, marker):
+    """Waits until `process` prints `marker` (from its start with None); returns the time."""
+    deadline = time.monotonic() + TIMEOUT
+    while marker is not None and marker not in _output(log_path):
+        assert process.poll() is None, f"ended before {marker!r}:\n{_output(log_path)[-3000:]}"
+        assert time.monotonic() < deadline, f"no {marker!r} after {TIMEOUT} s"
+        time.sleep(0.02)
+    return time.monotonic()
+
+
+def _timed(command, log_path, *markers):
+    """Runs `command` uninterrupted; returns {marker: seconds from its start}, with "end"."""
     start = time.monotonic()
-    _run(command)
-    return time.monotonic() - start
+    process = _start_logged(command, log_path)
+    times = {marker: _wait_for(process, log_path, marker) - start for marker in markers}
+    assert process.wait(TIMEOUT) == 0, f"{command} failed:\n{_output(log_path)[-3000:]}"
+    return {**times, "end": time.monotonic() - start}
+
+
+def _kill_between(command, log_path, times, begin, stop, rng, reset=lambda: None):
+    """SIGKILLs `command` at a random moment between its outputs `begin` and `stop` (None: its
+    start and its end), chosen from `times` (of an uninterrupted run, `_timed`).
+
+    Asserts the kill landed there: the process was still running and had not printed `stop`.
+    A run that got past `stop` first (the machine got faster) is redone with half the delay,
+    after `reset()`. Returns the output up to the kill.
+    """
+    window = times[stop or "end"] - times.get(begin, 0.0)
+    for attempt in range(4):
+        reset()
+        process = _start_logged(command, log_path)
+        _wait_for(process, log_path, begin)
+        delay = rng.uniform(0.05, 0.95) * window / 2**attempt
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        output = _output(log_path)
+        if faults.killed(process) and (stop is None or stop not in output):
+            last = [line for line in output.replace("\r", "\n").splitlines() if line.strip()]
+            print(
+                f"seed {SEED}: killed {delay:.2f} s after {begin or 'the start'!r} "
+                f"({window:.2f} s to {stop or 'the end'!r} uninterrupted); last output "
+                f"{(last or [''])[-1][:160]!r}"
+            )
+            return output
+    raise AssertionError(f"{command} always got past {stop or 'its end'!r} before the kill")
 
 
 def _no_leftovers(folder):
@@ -81,29 +115,47 @@ def trained_run(tmp_path_factory):
 
 
 def _move_aside(*paths):
+    """Renames each existing folder of `paths` out of the way; returns the new names."""
+    moved = []
     for path in paths:
         if os.path.isdir(path):
-            os.rename(path, path + f".old{time.monotonic_ns()}")
+            moved.append(path + f".old{time.monotonic_ns()}")
+            os.rename(path, moved[-1])
+    return moved
 
 
-def _check_data(data_dir, workdir):
-    """The prepared manifest data reads back whole: report, vocabulary, examples."""
-    report = json.load(open(os.path.join(workdir, "invalid_records.json")))
-    assert report["num_valid"] > 0
-    vocabularies = os.listdir(os.path.join(data_dir, "vocabularies"))
-    assert [v for v in vocabularies if v.endswith(".txt")], vocabularies
-    for name in vocabularies:
-        assert not name.startswith(".partial-"), vocabularies
+def _check_data(data_dir, workdir, reference):
+    """The prepared data equals an uninterrupted run's (`reference`: its data_dir and workdir,
+    moved aside): every example of the data set in order, its metadata, the vocabulary and
+    the reports."""
+    assert faults.folder_contents(data_dir) == reference[0]
+    for name in ("invalid_records.json", "data_report.json"):
+        assert faults.folder_contents(workdir)[name] == reference[1][name], name
+
+
+# What `mmlm data generate` prints: the start of the preparation, then TFDS's around its write.
+PREPARING, INGESTING = "preparing manifest-", "Downloading and preparing"
+INGESTED = "downloaded and prepared"
 
 
 @pytest.mark.slow
 def test_data_generate_killed_then_rerun(tmp_path):
-    manifest = write_tiny_manifest(str(tmp_path / "manifest"))
+    import tensorflow_datasets as tfds
+
+    manifest = write_tiny_manifest(str(tmp_path / "manifest"), per_colour=24)
     data_dir, workdir = str(tmp_path / "data"), str(tmp_path / "run")
     command = processes.mmlm_command(
         "data", "generate", "--config", MANIFEST_CONFIG, "--set", f"data.manifest.path={manifest}",
         "--set", f"data.data_dir={data_dir}", "--workdir", workdir,
     )  # fmt: skip
+    log = str(tmp_path / "output.txt")
+    times = _timed(command, log, PREPARING, INGESTING, INGESTED)  # uninterrupted, from scratch
+    print(f"uninterrupted: {json.dumps({k: round(v, 2) for k, v in times.items()})} s")
+    info = json.loads(_output(os.path.join(_dataset_dir(data_dir), "dataset_info.json")))
+    builder = tfds.builder_from_directory(_dataset_dir(data_dir))
+    for split in info["splits"]:  # the reference reads back whole
+        assert len(list(builder.as_dataset(split["name"]))) == int(split["shardLengths"][0])
+    reference = [faults.folder_contents(path) for path in _move_aside(data_dir, workdir)]
     # After the TFDS data is in place, before its report: the rerun must ingest again.
     _run(command, kill_at="write:invalid_records.json")
     # Writing the vocabulary (half of it on disk): never read as a vocabulary.
@@ -111,15 +163,22 @@ def test_data_generate_killed_then_rerun(tmp_path):
     assert not [n for n in os.listdir(os.path.join(data_dir, "vocabularies")) if n.endswith(".txt")
                 and not n.startswith(".")]  # fmt: skip
     _run(command)
-    _check_data(data_dir, workdir)
+    _check_data(data_dir, workdir, reference)
+    # At random moments of a run from scratch: inside TFDS's write, then anywhere after the
+    # start of the preparation (ingestion, vocabulary, truncation count, reports).
     rng = random.Random(SEED)
-    _move_aside(data_dir, workdir)
-    duration = _timed(command)  # from scratch: ingestion, vocabulary, report
-    for _ in range(2):  # fresh data each time, so the kill lands in ingestion or training
-        _move_aside(data_dir, workdir)
-        _run_killed_at_random(command, duration, rng)
-        _run(command)
-        _check_data(data_dir, workdir)
+    for begin, stop in ((INGESTING, INGESTED), (PREPARING, None)):
+        _kill_between(command, log, times, begin, stop, rng, lambda: _move_aside(data_dir, workdir))
+        leftovers = glob.glob(os.path.join(data_dir, "*", "*", "incomplete.*"))  # TFDS's
+        print(f"TFDS folders the kill left: {leftovers}")
+        out = _run(command)
+        assert all(f"removed {path}, left by an interrupted" in out for path in leftovers), out
+        _check_data(data_dir, workdir, reference)
+
+
+def _dataset_dir(data_dir):
+    (info,) = glob.glob(os.path.join(data_dir, "*", "*", "*", "dataset_info.json"))
+    return os.path.dirname(info)
 
 
 @pytest.mark.slow
@@ -129,11 +188,11 @@ def test_export_savedmodel_killed_then_rerun(trained_run, tmp_path):
     command = processes.mmlm_command("export", *args, "--workdir", workdir, "--out", out)
     _run(command, kill_at="directory_filled:1")  # written in full, not yet renamed into place
     assert not os.path.exists(out)
-    duration = _timed(command)
+    times = _timed(command, str(tmp_path / "output.txt"))
     _check_savedmodel(out)
-    # Replacing an export: killed after the old one was moved aside, and at random moments.
+    # Replacing an export: killed after the old one was moved aside, and at a random moment.
     _run(command, kill_at="directory_aside:1")
-    _run_killed_at_random(command, duration, random.Random(SEED))
+    _kill_between(command, str(tmp_path / "output.txt"), times, None, None, random.Random(SEED))
     if os.path.exists(out):
         _check_savedmodel(out)
     _run(command)

@@ -165,7 +165,8 @@ class ManifestSource(Source):
         if not os.path.isfile(manifest_path):
             raise FileNotFoundError(f"data.manifest.path: no such file {manifest_path}")
         config = ManifestBuilderConfig(manifest_path=manifest_path, **settings)
-        builder = ManifestDataset(config=config, data_dir=os.path.abspath(data_dir))
+        self._data_dir = os.path.abspath(data_dir)
+        builder = ManifestDataset(config=config, data_dir=self._data_dir)
         super().__init__(f"manifest-{config.name}", builder)
         columns = manifest_lib.manifest_columns(manifest_path)
         self.modalities = tuple(m for m in ("text", "image", "audio") if m in columns)
@@ -197,7 +198,12 @@ class ManifestSource(Source):
         if self.builder.is_prepared():
             # Ingested, but the process ended before the report was written: ingest again,
             # since the report (which rows were skipped and why) comes from reading the rows.
+            # A new builder: this one's info was read from the removed files (TFDS would write
+            # it back, e.g. an empty metadata.json a fresh ingestion does not have).
             shutil.rmtree(self.builder.data_dir)
+            self.builder = ManifestDataset(
+                config=self.builder.builder_config, data_dir=self._data_dir
+            )
         self.builder.download_and_prepare()
         self.builder.validation_report.to_json(self._report_path())
 

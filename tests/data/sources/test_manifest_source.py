@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from mmlm.data import factory
 from mmlm.data.errors import DataValidationError
 from mmlm.data.pipeline import build_dataset
 from mmlm.data.prepare import load_prepared, prepare_data
+from mmlm.testing import faults
 from mmlm.testing.data import smoke_config
 
 
@@ -195,3 +197,22 @@ def test_truncated_captions_are_counted_in_the_ingestion_report(tmp_path):
     longer = dataclasses.replace(data, text=dataclasses.replace(data.text, sequence_length=200))
     prepare_data(longer, log=lambda *_: None)
     assert source.text_truncation()["rows"] == 1  # only the 300 words
+
+
+def test_an_ingestion_left_without_its_report_is_redone_as_from_scratch(tmp_path):
+    """A process killed between the data set and its report (`mmlm data generate` killed at
+    `write:invalid_records.json`) or while TFDS wrote the data set: the next one ingests again
+    and leaves exactly the files of an uninterrupted ingestion."""
+    data = _data_config(tmp_path, _manifest(tmp_path))
+    source = prepare_data(data, log=lambda *_: None)["source"]
+    fresh = faults.folder_contents(source.builder.data_dir)
+    os.remove(os.path.join(source.builder.data_dir, "invalid_records.json"))
+    # And TFDS's temporary folder of a process killed while it wrote the data set.
+    leftover = os.path.join(os.path.dirname(source.builder.data_dir), "incomplete.AB12CD_1.0.0")
+    os.makedirs(leftover)
+    open(os.path.join(leftover, "manifest_dataset-train.tfrecord-00000-of-00001"), "w").close()
+    logged = []
+    prepare_data(data, log=logged.append)  # as a new process would, with the data set there
+    assert f"removed {leftover}, left by an interrupted preparation" in logged
+    assert sorted(os.listdir(os.path.dirname(leftover))) == ["1.0.0"]
+    assert faults.folder_contents(source.builder.data_dir) == fresh
