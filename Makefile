@@ -34,10 +34,10 @@ serve: setup
 
 ## The test suite (slow tests excluded), on both cores.
 test: setup
-	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile -q
+	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile -q --durations=25
 
 test-slow: setup
-	$(BIN)/python -m pytest -m slow -n 2 --dist loadfile -q
+	$(BIN)/python -m pytest -m slow -n 2 --dist loadfile -q --durations=25
 
 ## Benchmarks print tables of measurements.
 bench: setup
