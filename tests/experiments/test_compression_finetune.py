@@ -43,6 +43,7 @@ def _config(**compression):
     )
 
 
+@pytest.mark.slow  # 65 s; pruning itself is unit-tested in tests/compression/test_pruning.py
 def test_prune_and_finetune_strips_logs_and_resumes(tmp_path):
     config, vocabulary_size = _config(finetune_steps=2, pruning_frequency=1)
     workdir = str(tmp_path / "pruned")

@@ -32,6 +32,7 @@ def _save_teacher(config, vocabulary, workdir):
     return teacher
 
 
+@pytest.mark.slow  # 100 s; the objective and task are unit-tested in tests/objectives, tests/tasks
 def test_distill_saves_the_student_and_resumes(tmp_path, capsys):
     config, _, vocabulary = prepared_smoke_scenes()
     teacher_dir, workdir = str(tmp_path / "teacher"), str(tmp_path / "student")

@@ -115,8 +115,16 @@ def test_pretrain_evaluate_and_tensorboard(pretrained, tmp_path, capsys):
     assert main(["generate", "--workdir", workdir, "--image", os.devnull]) == 2
 
 
+# Translation and question answering end to end run in make test-slow (the default suite's
+# 20-minute budget); their task code is unit-tested in tests/tasks and tests/generation.
 @pytest.mark.parametrize(
-    "task", ["captioning", "translation", "question_answering", "colour_from_speech"]
+    "task",
+    [
+        "captioning",
+        pytest.param("translation", marks=pytest.mark.slow),
+        pytest.param("question_answering", marks=pytest.mark.slow),
+        "colour_from_speech",
+    ],
 )
 def test_finetune_and_evaluate_a_task(pretrained, task, tmp_path, capsys):
     pretrain_dir, common, _ = pretrained
