@@ -23,10 +23,12 @@ import json
 import os
 import shutil
 import signal
+import threading
 import uuid
 
 COMPLETE_MANIFEST = ".mmlm-complete.json"
 KILL_AT = "MMLM_KILL_AT"
+KILL_DELAY = "MMLM_KILL_DELAY"
 _PARTIAL = ".partial-"
 _REPLACED = ".replaced-"
 _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
@@ -56,7 +58,9 @@ class IncompleteOutputError(FileNotFoundError):
 def kill_point(name):
     """SIGKILLs this process when `MMLM_KILL_AT` is `name` or `name@N` (the N-th time here).
 
-    The point may hold shell wildcards (`write:*.tflite`).
+    The point may hold shell wildcards (`write:*.tflite`). With `MMLM_KILL_DELAY=SECONDS` the
+    kill comes that long after the point, from a timer thread, while this thread goes on: so
+    it can land inside native code that no kill point reaches (TensorFlow's checkpoint writer).
 
     A test hook: with the variable unset (always, outside tests) it does nothing.
     """
@@ -67,8 +71,15 @@ def kill_point(name):
     if not fnmatch.fnmatchcase(name, point):
         return
     _kill_counts[name] = _kill_counts.get(name, 0) + 1
-    if _kill_counts[name] >= int(nth or 1):
+    if _kill_counts[name] < int(nth or 1):
+        return
+    delay = float(os.environ.get(KILL_DELAY, "0"))
+    if delay <= 0:
         os.kill(os.getpid(), signal.SIGKILL)
+        return
+    timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGKILL))
+    timer.daemon = True
+    timer.start()
 
 
 def is_disk_full(error):

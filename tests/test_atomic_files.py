@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -123,6 +124,21 @@ def test_kill_point_counts_and_ignores_other_points(monkeypatch):
     assert kills == []
     atomic_files.kill_point("here")
     assert kills == [(os.getpid(), 9)]
+
+
+def test_a_delayed_kill_point_kills_later_from_a_timer(monkeypatch):
+    kills = []
+    monkeypatch.setattr(atomic_files.os, "kill", lambda pid, sig: kills.append((pid, sig)))
+    monkeypatch.setattr(atomic_files, "_kill_counts", {})
+    monkeypatch.setenv(atomic_files.KILL_AT, "backup")
+    monkeypatch.setenv(atomic_files.KILL_DELAY, "0.2")
+    started = time.monotonic()
+    atomic_files.kill_point("backup")
+    assert kills == []  # this thread goes on (into the code the kill is meant to land in)
+    while not kills and time.monotonic() - started < 10:
+        time.sleep(0.01)
+    assert kills == [(os.getpid(), 9)]
+    assert time.monotonic() - started >= 0.2
 
 
 def test_full_disk_raises_naming_the_path_and_keeps_the_old_output(tmp_path, monkeypatch):

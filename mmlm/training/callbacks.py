@@ -232,6 +232,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self._stepped = False
 
     def _backup(self, epoch, batch=0):
+        atomic_files.kill_point("backup")  # tests: a delayed kill lands inside TF's writer
         with atomic_files.disk_full_errors(self.backup_dir):
             super()._backup(epoch=epoch, batch=batch)
 
