@@ -97,12 +97,10 @@ def convert_on_device(config, data, module, quantize, representative_examples=12
     """
     quantize = Quantization(quantize)
     signatures = module.signatures()
-    if quantize is Quantization.INT8:
-        for name in CAPTION_SIGNATURES:
-            signatures.pop(name, None)
-
     if quantize is not Quantization.INT8:  # only full-integer conversion calibrates
         return convert_signatures(module, signatures, quantize.value)
+    for name in CAPTION_SIGNATURES:
+        signatures.pop(name, None)
 
     def representative_data():
         for example in on_device_examples(data, "train", representative_examples):
