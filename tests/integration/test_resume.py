@@ -92,7 +92,7 @@ def _kill_during_second_backup(workdir, delay):
     """Runs the smoke pretraining, SIGKILLed `delay` s after its second backup begins; says
     where the kill landed: "before" TF's checkpoint writer started, "inside" it (its
     `ckpt-N_temp` folder is left: TF writes the shards there and renames them when done), or
-    "after" (the second checkpoint is complete)."""
+    "after" (the second checkpoint is complete; later backups may have deleted it since)."""
     env = processes.environment(MMLM_KILL_AT="backup@2", MMLM_KILL_DELAY=f"{delay:.4f}")
     killed = processes.start(_command(workdir), env=env)
     _, stderr = killed.communicate(timeout=TIMEOUT)
@@ -100,7 +100,9 @@ def _kill_during_second_backup(workdir, delay):
     chief = os.path.join(workdir, "backup", "chief")
     if glob.glob(os.path.join(chief, "*_temp*")):
         return "inside"
-    return "after" if glob.glob(os.path.join(chief, "ckpt-2.index")) else "before"
+    numbers = [int(re.search(r"ckpt-(\d+)\.index$", path).group(1))
+               for path in glob.glob(os.path.join(chief, "ckpt-*.index"))]  # fmt: skip
+    return "after" if max(numbers, default=0) >= 2 else "before"
 
 
 @pytest.mark.slow
