@@ -388,6 +388,10 @@ class RuntimeConfig:
         num_devices: with `strategy=mirrored` on a machine without accelerators, split the
             CPU into this many logical devices (0 = use the visible devices as they are).
         steps_per_execution: train steps per `tf.function` call.
+        recompute_blocks: recompute every Transformer block's activations in the backward
+            pass instead of keeping them (activation checkpointing): far less training memory
+            for long sequences, about a third more compute; needs `model.dropout=0`. Pairs
+            with `model.attention_implementation=chunked` (docs/performance.md).
     """
 
     strategy: Strategy = Strategy.DEFAULT
@@ -397,3 +401,4 @@ class RuntimeConfig:
     num_parallel_calls: int = 0
     num_devices: int = 0
     steps_per_execution: int = 1
+    recompute_blocks: bool = False

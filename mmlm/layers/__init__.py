@@ -14,4 +14,5 @@ from mmlm.layers.transformer_blocks import (
     CrossModalFusionBlock,
     TransformerDecoderBlock,
     TransformerEncoderBlock,
+    recompute_blocks,
 )

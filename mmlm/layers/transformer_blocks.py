@@ -3,7 +3,8 @@
 keras-nlp's layers are mask-aware, support a key/value cache for decoding and serialize; these
 subclasses only add `get_prunable_weights` (see `prunable.py`), attention masking that full-int8
 TFLite can quantize (see `finite_masks.py`), memory-efficient attention as an option (see
-`chunked_attention.py`) and mmlm's registered names, and pin the choices every mmlm tower
+`chunked_attention.py`), recomputation of whole blocks in the backward pass as a training-time
+option (`recompute_blocks`) and mmlm's registered names, and pin the choices every mmlm tower
 shares (pre-LayerNorm, GELU).
 """
 
@@ -28,9 +29,18 @@ def _with_defaults(kwargs):
     return {**_DEFAULTS, **kwargs}
 
 
+# keras-nlp decoder arguments that mean "decoding with a key/value cache", never recomputed.
+_CACHE_ARGUMENTS = ("self_attention_cache", "cross_attention_cache")
+
+
 class _AttentionMixin:
-    """Masks attention with `FiniteMaskSoftmax` (int8-quantizable) instead of adding -1e9, and
-    computes it densely or in recomputed query chunks (`attention_implementation`)."""
+    """Masks attention with `FiniteMaskSoftmax` (int8-quantizable) instead of adding -1e9,
+    computes it densely or in recomputed query chunks (`attention_implementation`), and
+    recomputes the whole block in the backward pass when `recompute` is set."""
+
+    # Set by `recompute_blocks`: how a run trains, not what the model computes, so it is not
+    # part of the config (a saved or exported model never carries it).
+    recompute = False
 
     def __init__(
         self,
@@ -57,6 +67,49 @@ class _AttentionMixin:
     def get_config(self):
         fields = ("attention_implementation", "attention_chunk_size")
         return with_fields(super().get_config(), self, fields)
+
+    def _maybe_recomputed(self, forward, tensors, training):
+        """`forward(*tensors)`; in training with `recompute` set, through `tf.recompute_grad`:
+        the block keeps only its inputs for the backward pass and runs its forward pass again
+        there, instead of keeping every intermediate activation."""
+        if self.recompute and training is True:
+            return tf.recompute_grad(forward)(*tensors)
+        return forward(*tensors)
+
+
+def recompute_blocks(model):
+    """Recomputes every Transformer block of `model` in its backward passes (activation
+    checkpointing per block).
+
+    Training then keeps each block's input instead of all its activations (the attention
+    projections, the feed-forward's 4x-wide hidden layer, the layer norms), for one more
+    forward pass of each block per step: about a third more compute. Inference, saving and
+    export are unchanged. Under XLA the compiler may merge the recomputation back into the
+    forward pass and keep the activations.
+
+    Args:
+        model: a Keras model or layer; its blocks are found among its nested layers.
+    Returns:
+        The number of blocks set to recompute.
+    Raises:
+        ValueError: naming a block with dropout, whose recomputation would draw a different
+            dropout mask than its forward pass (so the gradient would be wrong).
+    """
+    blocks = [
+        layer
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+        if isinstance(layer, _AttentionMixin)
+    ]
+    for block in blocks:
+        if block.dropout > 0:
+            raise ValueError(
+                f"Cannot recompute block {block.name!r}: its dropout is {block.dropout}, and a "
+                "recomputed block draws a new dropout mask; use dropout 0 with block "
+                "recomputation."
+            )
+    for block in blocks:
+        block.recompute = True
+    return len(blocks)
 
 
 @register
@@ -88,6 +141,14 @@ class TransformerEncoderBlock(
     def __init__(self, intermediate_dim, num_heads, dropout=0.0, **kwargs):
         super().__init__(intermediate_dim, num_heads, dropout=dropout, **_with_defaults(kwargs))
 
+    def call(self, inputs, padding_mask=None, attention_mask=None, training=None):
+        call = super().call
+
+        def forward(sequence):
+            return call(sequence, padding_mask, attention_mask, training=training)
+
+        return self._maybe_recomputed(forward, [inputs], training)
+
 
 @register
 class TransformerDecoderBlock(
@@ -111,6 +172,17 @@ class TransformerDecoderBlock(
 
     def __init__(self, intermediate_dim, num_heads, dropout=0.0, **kwargs):
         super().__init__(intermediate_dim, num_heads, dropout=dropout, **_with_defaults(kwargs))
+
+    def call(self, decoder_sequence, encoder_sequence=None, training=None, **kwargs):
+        call = super().call
+        if any(kwargs.get(name) is not None for name in _CACHE_ARGUMENTS):
+            return call(decoder_sequence, encoder_sequence, training=training, **kwargs)
+
+        def forward(sequence, *context):
+            return call(sequence, *context, training=training, **kwargs)
+
+        tensors = [decoder_sequence] + ([] if encoder_sequence is None else [encoder_sequence])
+        return self._maybe_recomputed(forward, tensors, training)
 
 
 @register

@@ -6,6 +6,7 @@ import os
 from mmlm import atomic_files
 from mmlm.backend import keras, tf
 from mmlm.config.sections import Precision, Strategy
+from mmlm.layers import recompute_blocks
 from mmlm.training import callbacks as callbacks_lib
 from mmlm.training.checkpoints import recover_backups
 from mmlm.training.precision import resolve_runtime
@@ -89,6 +90,9 @@ def run(
     keras.utils.set_random_seed(trainer.seed)
     with precision_scope(runtime), strategy.scope():
         task = build_task()
+        if runtime.recompute_blocks:
+            count = recompute_blocks(task)
+            log(f"runtime.recompute_blocks: {count} Transformer blocks recompute in backward.")
         task.accumulation_steps = trainer.accumulation_steps
         task.clip_global_norm = trainer.clip_global_norm
         task.compile(

@@ -225,6 +225,23 @@ class RunTest(TestCase):
         self.assertEqual(2, task.accumulation_steps)  # the trainer config is applied
         self.assertTrue(np.isfinite(history.history["loss"]).all())
 
+    def test_recompute_blocks(self):
+        histories = []
+        for recompute in (False, True):
+            keras.backend.clear_session()
+            task, history, lines = run_toy(
+                new_workdir(self),
+                toy.trainer_config(steps=4, eval_every=4),
+                toy.runtime_config(recompute_blocks=recompute),
+                build_task=toy.BlockRegressionTask,
+            )
+            self.assertEqual(recompute, task.block.recompute)
+            histories.append(history.history["loss"])
+        self.assertIn(
+            "runtime.recompute_blocks: 1 Transformer blocks recompute in backward.", lines
+        )
+        self.assertAllClose(histories[0], histories[1], rtol=1e-5)
+
     def test_rejects_inconsistent_configs(self):
         runtime = toy.runtime_config(steps_per_execution=3)
         with self.assertRaisesRegex(ValueError, "multiple of runtime.steps_per_execution=3"):

@@ -4,6 +4,7 @@ import numpy as np
 
 from mmlm.backend import keras, tf
 from mmlm.config import RuntimeConfig, TrainerConfig
+from mmlm.layers import TransformerEncoderBlock
 from mmlm.training import Task
 
 TRUE_WEIGHTS = np.array([[1.5], [-2.0], [0.5]], np.float32)
@@ -96,6 +97,19 @@ class RegressionTask(Task):
         if self.batch_size is not None:
             metrics["batch_size"] = tf.convert_to_tensor(self.batch_size)
         return metrics
+
+
+class BlockRegressionTask(RegressionTask):
+    """`RegressionTask` through a Transformer block: x → 3 tokens of width 4 → block → mean."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.tokens = keras.layers.Dense(12, name="tokens")
+        self.block = TransformerEncoderBlock(intermediate_dim=8, num_heads=2, name="block")
+
+    def call(self, inputs):
+        tokens = tf.reshape(self.tokens(inputs["x"]), (-1, 3, 4))
+        return self.dense(tf.reduce_mean(self.block(tokens), axis=1))[:, 0]
 
 
 def trainer_config(**overrides):
