@@ -123,7 +123,7 @@ def run(
 def _announce(log, position, trainer, epochs, steps_per_epoch, backup_dir):
     """Logs whether the run starts, resumes or is finished; returns the step it starts at."""
     if position is None:
-        log(f"Training {trainer.steps} steps from scratch (backups in {backup_dir}).")
+        log(f"Training {trainer.steps} steps from step 0 (no backup yet; backups: {backup_dir}).")
         return 0
     step, epoch, batch = position
     # BackupAndRestore records a finished (or early-stopped) run as the end of its last epoch.

@@ -51,7 +51,7 @@ def test_prune_and_finetune_strips_logs_and_resumes(tmp_path):
     stripped, report = prune_and_finetune(
         config, build_backbone(config, vocabulary_size), 0.5, workdir, log=lines.append
     )
-    assert "Training 2 steps from scratch" in lines[0]
+    assert "Training 2 steps from step 0" in lines[0]
     for entry in report["weights"].values():
         assert abs(entry["sparsity"] - 0.5) < 0.01
     assert os.path.isfile(os.path.join(workdir, "model", "backbone.keras"))

@@ -41,7 +41,7 @@ def test_finetune_from_scratch_and_evaluate_with_baselines(tmp_path, capsys):
     assert main(["data", "generate", *args]) == 0
     workdir = str(tmp_path / "run")
     assert main(["finetune", *args, "--workdir", workdir]) == 0  # no --init-from: from scratch
-    assert "Training 3 steps from scratch" in capsys.readouterr().out
+    assert "Training 3 steps from step 0" in capsys.readouterr().out
     metrics_path = str(tmp_path / "metrics.json")
     assert main(["evaluate", *args, "--workdir", workdir, "--json", metrics_path]) == 0
     with open(metrics_path) as f:

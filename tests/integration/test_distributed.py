@@ -61,7 +61,7 @@ def test_multi_worker_mirrored_two_processes(tmp_path):
 
     chief_pid, chief_stdout = results["worker_0"]
     steps = prepared_smoke_scenes()[0].trainer.steps
-    assert f"Training {steps} steps from scratch" in chief_stdout
+    assert f"Training {steps} steps from step 0" in chief_stdout
     assert "saved the backbone" in chief_stdout
     # Only the chief writes TensorBoard logs; a second writer would duplicate every point.
     events = processes.event_files(os.path.join(workdir, "tensorboard"))

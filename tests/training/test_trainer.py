@@ -90,7 +90,7 @@ class RunTest(TestCase):
         task, history, lines = run_toy(workdir, trainer)
         self.assertEqual(10, iterations(task))  # the last epoch is cut to 2 steps
         self.assertLen(history.history["val_loss"], 3)
-        self.assertIn("from scratch", lines[0])
+        self.assertIn("from step 0 (no backup yet", lines[0])
         weights = [w.numpy() for w in task.trainable_variables]
 
         record = _Record()
