@@ -28,6 +28,7 @@ from mmlm.config.loader import (
 from mmlm.config.sections import (
     AttentionImplementation,
     CompressionConfig,
+    ContrastiveLoss,
     Decay,
     DecodingStrategy,
     ExportConfig,

@@ -85,12 +85,20 @@ class ModelConfig:
     audio_patch_dropout: float = 0.0
 
 
+class ContrastiveLoss(enum.Enum):
+    """The contrastive loss of every modality pair."""
+
+    INFONCE = "infonce"  # symmetric softmax cross-entropy over the batch (CLIP)
+    SIGMOID = "sigmoid"  # a binary sigmoid loss per pair, learned scale and bias (SigLIP)
+
+
 @dataclasses.dataclass(frozen=True)
 class ObjectiveConfig:
     """Pretraining objectives and the masking they need from preprocessing.
 
     Attributes:
-        contrastive_weight: weight of InfoNCE over every present modality pair.
+        contrastive_weight: weight of the contrastive loss over every present modality pair.
+        contrastive_loss: InfoNCE (CLIP) or the pairwise sigmoid loss (SigLIP).
         masked_lm_weight: weight of masked language modelling.
         masked_image_weight: weight of masked image patch reconstruction.
         masked_audio_weight: weight of masked spectrogram patch reconstruction.
@@ -101,6 +109,10 @@ class ObjectiveConfig:
         audio_mask_ratio: share of spectrogram patches masked.
         initial_temperature: starting softmax temperature of InfoNCE (learned from there).
         max_logit_scale: upper bound of the learned 1 / temperature.
+        sigmoid_initial_temperature: starting temperature of the sigmoid loss (SigLIP: 0.1,
+            its t' = log 10); `initial_temperature` is InfoNCE's.
+        sigmoid_initial_bias: starting value of the sigmoid loss's learned logit bias (SigLIP:
+            -10, so that the many negative pairs start with a small loss).
         caption_modality_dropout: share of training rows captioned from only the image or only
             the audio (so captioning also teaches the audio encoder what is said).
         captioning_batch_fraction: share of each training batch's rows that the captioning
@@ -118,6 +130,7 @@ class ObjectiveConfig:
     """
 
     contrastive_weight: float = 1.0
+    contrastive_loss: ContrastiveLoss = ContrastiveLoss.INFONCE
     masked_lm_weight: float = 1.0
     masked_image_weight: float = 1.0
     masked_audio_weight: float = 1.0
@@ -128,6 +141,8 @@ class ObjectiveConfig:
     audio_mask_ratio: float = 0.5
     initial_temperature: float = 0.07
     max_logit_scale: float = 100.0
+    sigmoid_initial_temperature: float = 0.1
+    sigmoid_initial_bias: float = -10.0
     caption_modality_dropout: float = 0.5
     captioning_batch_fraction: float = 1.0
     hard_negative_words: tuple[str, ...] = ()

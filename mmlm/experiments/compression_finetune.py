@@ -125,8 +125,8 @@ def restore_objective_heads(task, run_dir, log=print):
     """Loads a `PretrainingTask`'s heads and temperature from a run's last backup.
 
     The backup (`run_dir/backup/chief`, written by the trainer) holds the whole task; only
-    `heads` and `logit_scale` are read, so the backbone may be wrapped differently. The values
-    are assigned when the heads build (deferred restoration).
+    `heads`, `logit_scale` (and a sigmoid loss's `logit_bias`) are read, so the backbone may be
+    wrapped differently. The values are assigned when the heads build (deferred restoration).
 
     Args:
         task: a `PretrainingTask`.
@@ -138,7 +138,10 @@ def restore_objective_heads(task, run_dir, log=print):
     path = tf.train.latest_checkpoint(os.path.join(run_dir, "backup", "chief"))
     if path is None:
         raise FileNotFoundError(f"no backup in {run_dir}/backup/chief to take the heads from")
-    parts = tf.train.Checkpoint(heads=task.heads, logit_scale=task.logit_scale)
+    parts = {"heads": task.heads, "logit_scale": task.logit_scale}
+    if task.logit_bias is not None:  # the sigmoid contrastive loss's bias
+        parts["logit_bias"] = task.logit_bias
+    parts = tf.train.Checkpoint(**parts)
     tf.train.Checkpoint(model=parts).restore(path).expect_partial()
     log(f"objective heads and temperature from {path}")
 

@@ -9,6 +9,7 @@ from mmlm.objectives.masked_patch import (
     patchify_images,
     patchify_spectrogram,
 )
+from mmlm.objectives.sigmoid_contrastive import sigmoid_contrastive_loss
 
 __all__ = [
     "PAIRS",
@@ -22,5 +23,6 @@ __all__ = [
     "patchify_images",
     "patchify_spectrogram",
     "shift_for_causal_lm",
+    "sigmoid_contrastive_loss",
     "token_cross_entropy",
 ]

@@ -55,7 +55,7 @@ def gather_candidates(embeddings_a, embeddings_b, valid):
     return candidates_a, candidates_b, tf.cast(candidates_valid, tf.bool), offset
 
 
-def _gather_negatives(negatives):
+def gather_negatives(negatives):
     """(embeddings, valid) of hard negatives gathered from every replica in sync."""
     embeddings, valid = negatives
     embeddings = tf.cast(embeddings, tf.float32)
@@ -106,7 +106,7 @@ def contrastive_loss(
     def cross_entropy(queries, candidates, negatives):
         candidates_ok = candidates_valid
         if negatives is not None:  # appended after the rows, so the labels stay put
-            negative_embeddings, negative_valid = _gather_negatives(negatives)
+            negative_embeddings, negative_valid = gather_negatives(negatives)
             candidates = tf.concat([candidates, negative_embeddings], axis=0)
             candidates_ok = tf.concat([candidates_ok, negative_valid], axis=0)
         absent = tf.where(candidates_ok, 0.0, _ABSENT_LOGIT)[None, :]  # (1, candidates)
@@ -121,8 +121,9 @@ def contrastive_loss(
     return tf.math.divide_no_nan(tf.reduce_sum(per_row * weights), tf.reduce_sum(weights))
 
 
-def pairwise_contrastive_losses(embeddings, present, logit_scale, negatives=None):
-    """`contrastive_loss` for every pair of `PAIRS` whose two modalities are both given.
+def pairwise_contrastive_losses(embeddings, present, logit_scale, negatives=None, logit_bias=None):
+    """`contrastive_loss` (or the sigmoid loss) for every pair of `PAIRS` whose two modalities
+    are both given.
 
     Args:
         embeddings: dict modality name ("text", "image", "audio"; any subset) -> (B, D)
@@ -132,6 +133,8 @@ def pairwise_contrastive_losses(embeddings, present, logit_scale, negatives=None
         logit_scale: scalar 1 / temperature.
         negatives: optional dict modality -> (embeddings, valid) hard negatives of that
             modality, extra candidates for the queries of every other modality paired with it.
+        logit_bias: None: symmetric InfoNCE (`contrastive_loss`); a scalar: the pairwise
+            sigmoid loss (`sigmoid_contrastive_loss`, SigLIP) with this bias.
 
     Returns:
         dict "a_b" -> float32 scalar loss, in `PAIRS` order, over rows where both are present.
@@ -146,8 +149,17 @@ def pairwise_contrastive_losses(embeddings, present, logit_scale, negatives=None
     unknown = sorted(set(negatives) - set(embeddings))
     if unknown:
         raise ValueError(f"Hard negatives for {unknown}, which have no embeddings.")
+    if logit_bias is None:
+        pair_loss = contrastive_loss
+    else:
+        # Here, not at the top: that module builds on this one's candidate gathering.
+        from mmlm.objectives.sigmoid_contrastive import sigmoid_contrastive_loss
+
+        def pair_loss(a, b, scale, valid, **negatives):
+            return sigmoid_contrastive_loss(a, b, scale, logit_bias, valid, **negatives)
+
     return {
-        f"{a}_{b}": contrastive_loss(
+        f"{a}_{b}": pair_loss(
             embeddings[a],
             embeddings[b],
             logit_scale,

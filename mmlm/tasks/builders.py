@@ -1,7 +1,7 @@
 """Experiment config → backbone and task constructor arguments (configs stop here: models and
 tasks receive plain arguments, so `get_config` stays the one way they are serialized)."""
 
-from mmlm.config import Modality
+from mmlm.config import ContrastiveLoss, Modality
 from mmlm.models import (
     AudioSpectrogramEncoder,
     CrossModalFusionEncoder,
@@ -91,6 +91,20 @@ def _step_arguments(config):
     return {"accumulation_steps": t.accumulation_steps, "clip_global_norm": t.clip_global_norm}
 
 
+def _contrastive_arguments(objective):
+    """The contrastive loss's `PretrainingTask` arguments: its kind and initial values."""
+    if ContrastiveLoss(objective.contrastive_loss) is ContrastiveLoss.SIGMOID:
+        return {
+            "contrastive_loss": ContrastiveLoss.SIGMOID.value,
+            "initial_temperature": objective.sigmoid_initial_temperature,
+            "initial_logit_bias": objective.sigmoid_initial_bias,
+        }
+    return {
+        "contrastive_loss": ContrastiveLoss.INFONCE.value,
+        "initial_temperature": objective.initial_temperature,
+    }
+
+
 def _pretraining_arguments(config):
     """`PretrainingTask` keyword arguments of an `ExperimentConfig` (all but the backbone)."""
     o = config.objective
@@ -102,7 +116,7 @@ def _pretraining_arguments(config):
             "masked_audio": o.masked_audio_weight,
             "captioning": o.captioning_weight,
         },
-        "initial_temperature": o.initial_temperature,
+        **_contrastive_arguments(o),
         "max_logit_scale": o.max_logit_scale,
         "caption_modality_dropout": o.caption_modality_dropout,
         "captioning_batch_fraction": o.captioning_batch_fraction,

@@ -17,6 +17,7 @@ from mmlm.objectives import (
 from mmlm.tasks.backbone_task import BackboneTask
 
 LOSS_TERMS = ("contrastive", "masked_lm", "masked_image", "masked_audio", "captioning")
+CONTRASTIVE_LOSSES = ("infonce", "sigmoid")  # `ContrastiveLoss` values
 
 
 def captioning_inputs(batch, modalities):
@@ -66,8 +67,9 @@ def captioning_targets(batch, modalities, rows=None):
 class PretrainingTask(BackboneTask):
     """The multimodal backbone trained with a weighted sum of self-supervised objectives.
 
-    - `contrastive`: symmetric InfoNCE for every pair of present modalities (mean over pairs),
-      learnable temperature, negatives gathered across replicas; batches with
+    - `contrastive`: symmetric InfoNCE (or, with `contrastive_loss="sigmoid"`, SigLIP's
+      pairwise sigmoid loss with a learned bias) for every pair of present modalities (mean
+      over pairs), learnable temperature, negatives gathered across replicas; batches with
       `negative_token_ids` / `negative_valid` (hard-negative texts, see `WordSwapNegatives`)
       and `exchange_token_ids` / `exchange_valid` (`WordExchangeNegatives`) add those texts as
       candidates for the image and audio queries;
@@ -83,8 +85,12 @@ class PretrainingTask(BackboneTask):
         backbone: a `MultimodalBackbone`.
         loss_weights: {term: weight}; terms with weight 0 (or whose modality the backbone lacks)
             are not computed.
-        initial_temperature: InfoNCE temperature at initialization.
+        initial_temperature: contrastive temperature at initialization.
         max_logit_scale: clip of the learned 1 / temperature.
+        contrastive_loss: "infonce" (CLIP) or "sigmoid" (SigLIP; see
+            `sigmoid_contrastive_loss`).
+        initial_logit_bias: the sigmoid loss's learned bias at initialization (unused by
+            InfoNCE, which has no bias).
         caption_modality_dropout: in training, the share of rows (with both image and audio)
             captioned from only one of them (chosen at random), so the decoder also learns to
             caption from speech alone rather than leaning on the image.
@@ -106,6 +112,8 @@ class PretrainingTask(BackboneTask):
         loss_weights,
         initial_temperature=0.07,
         max_logit_scale=100.0,
+        contrastive_loss="infonce",
+        initial_logit_bias=-10.0,
         caption_modality_dropout=0.0,
         captioning_batch_fraction=1.0,
         **kwargs,
@@ -113,6 +121,10 @@ class PretrainingTask(BackboneTask):
         if not 0.0 < captioning_batch_fraction <= 1.0:
             raise ValueError(
                 f"captioning_batch_fraction must be in (0, 1], got {captioning_batch_fraction}."
+            )
+        if contrastive_loss not in CONTRASTIVE_LOSSES:
+            raise ValueError(
+                f"contrastive_loss must be one of {CONTRASTIVE_LOSSES}, got {contrastive_loss!r}."
             )
         modalities = set(backbone.modalities)
         needs = {
@@ -143,6 +155,16 @@ class PretrainingTask(BackboneTask):
             initializer=keras.initializers.Constant(math.log(1.0 / initial_temperature)),
             dtype="float32",
         )
+        self.contrastive_loss = contrastive_loss
+        self.initial_logit_bias = float(initial_logit_bias)
+        self.logit_bias = None
+        if contrastive_loss == "sigmoid":
+            self.logit_bias = self.add_weight(
+                "logit_bias",
+                shape=(),
+                initializer=keras.initializers.Constant(self.initial_logit_bias),
+                dtype="float32",
+            )
         heads = {}
         if "masked_lm" in active:
             heads["masked_lm"] = keras_nlp.layers.MaskedLMHead(
@@ -185,7 +207,12 @@ class PretrainingTask(BackboneTask):
         return tf.minimum(tf.exp(self.logit_scale), self.max_logit_scale)
 
     def step_metrics(self):
-        return {"temperature": self.temperature()} if "contrastive" in self.loss_weights else {}
+        if "contrastive" not in self.loss_weights:
+            return {}
+        metrics = {"temperature": self.temperature()}
+        if self.logit_bias is not None:
+            metrics["logit_bias"] = tf.identity(self.logit_bias)
+        return metrics
 
     def call(self, inputs, training=False):
         """The backbone's outputs for a batch (captioning conditioned on image and audio)."""
@@ -268,7 +295,11 @@ class PretrainingTask(BackboneTask):
             embeddings = {m: outputs[f"{m}_embedding"] for m in self.modalities}
             negatives = self._text_negatives(batch, present, training)
             pairs = pairwise_contrastive_losses(
-                embeddings, present, self._logit_scale(), negatives=negatives
+                embeddings,
+                present,
+                self._logit_scale(),
+                negatives=negatives,
+                logit_bias=self.logit_bias,
             )
             losses["contrastive"] = tf.add_n(list(pairs.values())) / len(pairs)
         if "captioning" in weights:
@@ -354,6 +385,8 @@ class PretrainingTask(BackboneTask):
                 "loss_weights": self.requested_loss_weights,
                 "initial_temperature": self.initial_temperature,
                 "max_logit_scale": self.max_logit_scale,
+                "contrastive_loss": self.contrastive_loss,
+                "initial_logit_bias": self.initial_logit_bias,
                 "caption_modality_dropout": self.caption_modality_dropout,
                 "captioning_batch_fraction": self.captioning_batch_fraction,
             }

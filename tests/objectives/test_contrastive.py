@@ -84,30 +84,36 @@ DISTRIBUTED_SCRIPT = """
 import json, sys
 import numpy as np
 from mmlm.backend import tf
-from mmlm.objectives import contrastive_loss
+from mmlm.objectives import contrastive_loss, sigmoid_contrastive_loss
 
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 data = json.load(sys.stdin)
 x_a, x_b, scale = np.float32(data["x_a"]), np.float32(data["x_b"]), data["scale"]
+LOSSES = {
+    "infonce": lambda a, b, valid, **kw: contrastive_loss(a, b, scale, valid, **kw),
+    "sigmoid": lambda a, b, valid, **kw: sigmoid_contrastive_loss(
+        a, b, scale, data["bias"], valid, **kw
+    ),
+}
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
     kernel_a = tf.Variable(np.float32(data["kernel_a"]))
     kernel_b = tf.Variable(np.float32(data["kernel_b"]))
 
 
-def step(x_a, x_b, valid, negatives_valid=None):
+def step(x_a, x_b, valid, negatives_valid=None, loss="infonce"):
     with tf.GradientTape() as tape:
         tape.watch([x_a, x_b])
         a = tf.math.l2_normalize(tf.matmul(x_a, kernel_a), axis=-1)
         b = tf.math.l2_normalize(tf.matmul(x_b, kernel_b), axis=-1)
         # Hard negatives of modality a: its rows reversed in order, as different candidates.
         negatives = None if negatives_valid is None else (a[::-1], negatives_valid)
-        loss = contrastive_loss(a, b, scale, valid, negatives_a=negatives)
-    return loss, tape.gradient(loss, [kernel_a, kernel_b, x_a, x_b])
+        value = LOSSES[loss](a, b, valid, negatives_a=negatives)
+    return value, tape.gradient(value, [kernel_a, kernel_b, x_a, x_b])
 
 
-def run_case(valid, split, negatives_valid=None):
+def run_case(valid, split, negatives_valid=None, loss="infonce"):
     valid = np.array(valid)
     with_negatives = negatives_valid is not None
     negatives_valid = np.array(negatives_valid if with_negatives else valid)
@@ -118,9 +124,10 @@ def run_case(valid, split, negatives_valid=None):
         return tensors if with_negatives else tensors[:3]
 
     full = [tf.constant(x) for x in (x_a, x_b, valid, negatives_valid)]
-    full_loss, full_grads = step(*(full if with_negatives else full[:3]))
+    full_loss, full_grads = step(*(full if with_negatives else full[:3]), loss=loss)
     per_replica = strategy.run(
-        tf.function(step), args=strategy.experimental_distribute_values_from_function(shard)
+        tf.function(lambda *tensors: step(*tensors, loss=loss)),
+        args=strategy.experimental_distribute_values_from_function(shard),
     )
     losses, grads = tf.nest.map_structure(strategy.experimental_local_results, per_replica)
     return {
@@ -141,6 +148,7 @@ DISTRIBUTED_INPUTS = {
     "kernel_a": np.random.default_rng(8).standard_normal((6, 4)).tolist(),
     "kernel_b": np.random.default_rng(9).standard_normal((5, 4)).tolist(),
     "scale": 4.0,
+    "bias": -2.0,
     "cases": [
         # 3 valid rows on each replica of 4, so the mean of replica means is the global mean.
         {"valid": [True, True, False, True, True, True, False, True], "split": 4},
@@ -151,6 +159,20 @@ DISTRIBUTED_INPUTS = {
             "valid": [True, True, False, True, True, True, True, True],
             "split": 4,
             "negatives_valid": [True, False, True, True, True, True, False, True],
+        },
+        # The sigmoid loss (tests/objectives/test_sigmoid_contrastive.py): 3 + 2 valid rows,
+        # an uneven split, hard negatives.
+        {
+            "valid": [True, True, False, True, True, False, False, True],
+            "split": 4,
+            "loss": "sigmoid",
+        },
+        {"valid": [True] * 8, "split": 5, "loss": "sigmoid"},
+        {
+            "valid": [True, True, False, True, True, True, True, True],
+            "split": 4,
+            "negatives_valid": [True, False, True, True, True, True, False, True],
+            "loss": "sigmoid",
         },
     ],
 }

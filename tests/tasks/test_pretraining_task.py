@@ -172,6 +172,41 @@ class PretrainingTaskTest(TestCase):
         self.assertEqual(revived.loss_weights, task.loss_weights)
         self.assertEqual(revived.captioning_batch_fraction, 0.25)
 
+    def test_sigmoid_contrastive_loss(self):
+        from mmlm.config import ContrastiveLoss, ObjectiveConfig, load_config
+        from mmlm.tasks.builders import _pretraining_arguments
+        from tests.objectives.test_sigmoid_contrastive import numpy_sigmoid
+
+        task = self.make_task(
+            {"contrastive": 1.0}, contrastive_loss="sigmoid", initial_temperature=0.1
+        )
+        self.assertAllClose(-10.0, task.logit_bias)  # SigLIP's initialization
+        batch = tiny_batch(batch_size=4, present={"image": [True, True, False, True]})
+        with tf.GradientTape() as tape:
+            loss = task.compute_losses(batch, training=False)["contrastive"]
+        # The bias is trained (it has a gradient) and logged beside the temperature.
+        self.assertGreater(abs(float(tape.gradient(loss, task.logit_bias))), 0.0)
+        self.assertAllClose(-10.0, task.step_metrics()["logit_bias"])
+        outputs = task.backbone(captioning_inputs(batch, task.modalities))
+        e = {m: outputs[f"{m}_embedding"].numpy() for m in ("text", "image", "audio")}
+        image, everyone = np.array([True, True, False, True]), np.ones(4, bool)
+        pairs = (("text", "image", image), ("text", "audio", everyone), ("image", "audio", image))
+        expected = np.mean([numpy_sigmoid(e[a], e[b], 10.0, -10.0, v) for a, b, v in pairs])
+        self.assertAllClose(expected, loss, rtol=1e-4)
+        revived = PretrainingTask.from_config(task.get_config())
+        self.assertEqual("sigmoid", revived.contrastive_loss)
+        self.assertEqual(revived.get_config(), task.get_config())
+        with self.assertRaisesRegex(ValueError, "contrastive_loss must be one of .* 'siglip'"):
+            PretrainingTask(task.backbone, {"contrastive": 1.0}, contrastive_loss="siglip")
+        # The config section selects it (SigLIP's initial values) and keeps InfoNCE by default.
+        config = load_config("configs/scenes.py:smoke", ["objective.contrastive_loss=sigmoid"])
+        self.assertIs(ObjectiveConfig().contrastive_loss, ContrastiveLoss.INFONCE)
+        arguments = _pretraining_arguments(config)
+        self.assertEqual("sigmoid", arguments["contrastive_loss"])
+        self.assertEqual(
+            (0.1, -10.0), (arguments["initial_temperature"], arguments["initial_logit_bias"])
+        )
+
     def test_fit_lowers_the_loss(self):
         task = self.make_task()
         task.compile(optimizer=keras.optimizers.Adam(3e-3))
