@@ -7,6 +7,7 @@ import numpy as np
 from mmlm.backend import tf
 from mmlm.evaluation.ngram import KneserNeyLanguageModel
 from mmlm.evaluation.perplexity import PerplexityAccumulator
+from mmlm.evaluation.retrieval import derangement
 from mmlm.evaluation.rouge import lead_sentence, rouge
 from mmlm.evaluation.text_metrics import (
     cider,
@@ -32,7 +33,9 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
     Metrics: corpus BLEU-4 (keras-nlp, 0-100), CIDEr-D, exact match, word error rate,
     sacrebleu's BLEU and chrF with their signatures, the decoder's teacher-forced perplexity
     of the references; the same for the seen and held-out subsets when the data has them, and
-    per question kind (`q:colour`, ...) for question answering.
+    per question kind (`q:colour`, ...) for question answering; beside them the baselines
+    (`generation_baselines`) and the control `baselines.shuffled_references`
+    (`shuffled_references`).
 
     Returns:
         The metrics dict (also written to `json_path` and printed).
@@ -101,6 +104,8 @@ def evaluate_generation(config, workdir, split="test", json_path=None, log=print
         test_sequences,
         test_sources,
     )
+    if len(references) >= 2:
+        metrics["baselines"]["shuffled_references"] = shuffled_references(hypotheses, references)
     subsets = {}
     if heldout and 0 < sum(heldout) < len(heldout):
         subsets.update({"seen": np.logical_not(heldout), "heldout": np.array(heldout, bool)})
@@ -180,6 +185,17 @@ def generation_baselines(
     return baselines
 
 
+def shuffled_references(hypotheses, references, seed=0):
+    """The control of the generated texts: their scores against other examples' references.
+
+    The references are permuted by a derangement (no text keeps its own), so the scores are
+    what the outputs earn without their inputs' pairing (above 0 where references repeat).
+    Needs at least 2 references.
+    """
+    order = derangement(len(references), seed)
+    return {"from": "model", **text_scores(hypotheses, [references[i] for i in order])}
+
+
 def nearest_by_characters(corpus, queries):
     """Index of the `corpus` text most similar to each query (TF-IDF of character 2-4-grams,
     cosine similarity; scikit-learn)."""
@@ -235,6 +251,7 @@ def format_generation_table(metrics):
         "nearest_neighbour": ("NN", "the nearest train example's text"),
         "translation_memory": ("TM", "the train target of the most similar source text"),
         "lead_sentence": ("lead", "the source's first sentence"),
+        "shuffled_references": ("shuffled", "the outputs scored against other references"),
     }
     for key, (short, note) in notes.items():
         if key in b:

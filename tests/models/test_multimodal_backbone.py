@@ -58,6 +58,9 @@ class MultimodalBackboneTest(TestCase):
         self.assertGreater(
             float(np.abs(out["decoder_logits"][0] - again["decoder_logits"][0]).max()), 1e-4
         )
+        # Each embedding comes from its tower alone: the text's ignores the image and audio
+        # (benchmarks/missing_modality.py measures the same on a trained model).
+        self.assertAllEqual(out["text_embedding"], again["text_embedding"])
 
     def test_no_modality_but_text_is_finite(self):
         backbone = tiny_backbone()
