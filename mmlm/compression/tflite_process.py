@@ -5,12 +5,16 @@ process that converts many variants (`mmlm compress`) grows with each one. Here 
 conversion runs in a fresh Python process (`python -m mmlm.compression.tflite_process`) that
 reads the SavedModel and, for int8, the calibration examples from files, and writes the
 `.tflite` bytes to a file; its memory goes back to the system when it exits. An exception in
-the child comes back as a `TFLiteConversionError` carrying its type and message.
+the child comes back as a `TFLiteConversionError` carrying its type and message. The child
+dies with its parent (Linux): a killed `mmlm compress` or `mmlm export` leaves no conversion
+running on.
 """
 
 import argparse
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,6 +54,24 @@ def load_representative_data(path):
     return representative_data
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid):
+    """Makes the kernel SIGKILL this process when its parent dies (Linux; elsewhere nothing).
+
+    Exits at once if the parent `parent_pid` is already gone (this process was then adopted
+    before it could ask).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return  # not fatal: the conversion still works, it just may outlive a killed parent
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
 def convert_saved_model(path, signature_keys, quantize, representative_data, strip_names):
     """In this process: the `.tflite` bytes of a SavedModel's signatures (see `tflite`)."""
     from mmlm.backend import tf
@@ -71,7 +93,7 @@ def convert_saved_model_in_subprocess(
     with tempfile.TemporaryDirectory() as directory:
         out, error = os.path.join(directory, "model.tflite"), os.path.join(directory, "error")
         command = [sys.executable, "-m", __name__, path, ",".join(signature_keys), quantize]
-        command += ["--out", out, "--error", error]
+        command += ["--out", out, "--error", error, "--parent-pid", str(os.getpid())]
         if representative_data is not None:
             stored = os.path.join(directory, _REPRESENTATIVE)
             save_representative_data(representative_data, stored)
@@ -102,7 +124,10 @@ def main(argv=None):
     parser.add_argument("--error", required=True, help="where an exception's message goes")
     parser.add_argument("--representative", default=None)
     parser.add_argument("--keep-names", action="store_true")
+    parser.add_argument("--parent-pid", type=int, default=None, help="die when it dies")
     args = parser.parse_args(argv)
+    if args.parent_pid is not None:
+        die_with_parent(args.parent_pid)
     try:
         representative = None
         if args.representative:
