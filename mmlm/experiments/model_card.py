@@ -122,6 +122,26 @@ def model_section(config, workdir):
     }
 
 
+def inputs_section(config, modalities):
+    """What the model takes of each input and the limits applied before it (from the config)."""
+    data, inputs = config.data, {}
+    if "text" in modalities:
+        inputs["text"] = {
+            "tokens": data.text.sequence_length,
+            "max_bytes": data.text.max_bytes,
+            "lowercase": data.text.lowercase,
+        }
+    if "image" in modalities:
+        inputs["image"] = {"side": data.image.image_size, "max_pixels": data.image.max_pixels}
+    if "audio" in modalities:
+        inputs["audio"] = {
+            "sample_rate": data.audio.sample_rate,
+            "window_seconds": data.audio.duration_seconds,
+            "max_seconds": data.audio.max_seconds,
+        }
+    return inputs
+
+
 def build_model_card(config, workdir, artifact, fmt, measurements=None):
     """The card (a JSON-serializable dict) of `artifact`, exported from the run `workdir`.
 
@@ -134,10 +154,12 @@ def build_model_card(config, workdir, artifact, fmt, measurements=None):
     """
     evaluation = evaluation_section(workdir)
     data = training_data_section(workdir)
+    model = model_section(config, workdir)
     card = {
         "model_card_format": 1,
-        "model": model_section(config, workdir),
+        "model": model,
         "artifact": {"path": os.path.abspath(artifact), "format": fmt},
+        "inputs": inputs_section(config, model["modalities"]),
         "training_data": data,
         "evaluation": evaluation,
     }

@@ -84,10 +84,33 @@ def _limitations(card):
             "Not evaluated: the run has no metrics.json (`mmlm evaluate --workdir RUN "
             "--json RUN/metrics.json`, then export again)."
         )
+    notes += _input_limits(card.get("inputs", {}))
     if model.get("parameters"):
         notes.append(
             f"Size: {model['parameters']:,} parameters; what it does well is only what the "
             "evaluation above measured."
+        )
+    return notes
+
+
+def _input_limits(inputs):
+    """The limitation notes of the input section: what is cut, what is refused."""
+    notes = []
+    text, image, audio = (inputs.get(m) for m in ("text", "image", "audio"))
+    if text:
+        notes.append(
+            f"Text: only the first {text['tokens'] - 2} tokens are read (longer text is "
+            f"truncated); text over {text['max_bytes']:,} UTF-8 bytes is refused."
+        )
+    if image:
+        notes.append(
+            f"Images are resized to {image['side']}x{image['side']} pixels, so fine detail is "
+            f"lost; images over {image['max_pixels']:,} pixels are refused before decoding."
+        )
+    if audio:
+        notes.append(
+            f"Audio: only the first {audio['window_seconds']:g} s at {audio['sample_rate']:,} Hz "
+            f"are heard; files over {audio['max_seconds']:g} s are refused before decoding."
         )
     return notes
 
@@ -222,6 +245,9 @@ def render_markdown(card):
         rows = [(key, value) for key, value in measurements.items() if isinstance(value, str)]
         rows += [(metric_name(n), format_number(v)) for n, v in metric_rows(measurements)]
         lines += ["## Measured on this file", ""] + _table(("measurement", "value"), rows) + [""]
+    if card.get("inputs"):
+        rows = [(m, k, v) for m, limits in card["inputs"].items() for k, v in limits.items()]
+        lines += ["## Inputs", ""] + _table(("input", "setting", "value"), rows) + [""]
     lines += ["## Training data", ""] + _data_lines(card["training_data"])
     lines += ["## Evaluation", ""] + _evaluation_lines(card["evaluation"])
     lines += ["## Intended use", "", card["intended_use"], "", "## Limitations", ""]

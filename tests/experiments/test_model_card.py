@@ -121,6 +121,18 @@ def test_every_number_of_the_card_is_the_metrics_files(tmp_path):
            "0.8000." in card["failure_modes"]  # fmt: skip
     assert "Languages in the data: en, es; no other language was trained on or measured." in (
         card["limitations"])  # fmt: skip
+    # The input limits come from the config, for the model's modalities only.
+    data = smoke_config().data
+    assert card["inputs"] == {
+        "text": {"tokens": data.text.sequence_length, "max_bytes": data.text.max_bytes,
+                 "lowercase": data.text.lowercase},
+        "image": {"side": data.image.image_size, "max_pixels": data.image.max_pixels},
+    }  # fmt: skip
+    assert f"| image | max_pixels | {data.image.max_pixels} |" in markdown
+    assert (f"Text: only the first {data.text.sequence_length - 2} tokens are read (longer text "
+            f"is truncated); text over {data.text.max_bytes:,} UTF-8 bytes is refused."
+            in card["limitations"])  # fmt: skip
+    assert not any(note.startswith("Audio") for note in card["limitations"])
 
 
 def test_a_run_without_metrics_is_not_evaluated_and_a_file_gets_its_card_beside_it(tmp_path):
