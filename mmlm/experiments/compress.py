@@ -40,16 +40,25 @@ class Variant:
     embedding_models: dict = None
 
 
-def pruned_backbone(config, workdir, sparsity, backbone=None, log=print):
-    """The run's backbone pruned to `sparsity` while fine-tuning (stripped, float32)."""
+def pruned_backbone(config, workdir, sparsity, backbone=None, log=print, m_by_n=None):
+    """The run's backbone pruned to `sparsity` while fine-tuning (stripped, float32).
+
+    Each kind of pruning fine-tunes in its own directory under `workdir/compress`
+    (`pruned_50`, `pruned_2of4`, ...): a rerun resumes or restores only its own run.
+    """
     from mmlm.experiments.compression_finetune import prune_and_finetune
 
     backbone = backbone if backbone is not None else load_backbone(workdir)
-    variant_dir = os.path.join(workdir, "compress", f"pruned_{round(sparsity * 100)}")
+    variant_dir = os.path.join(workdir, "compress", f"pruned_{pruning_label(sparsity, m_by_n)}")
     pruned, _ = prune_and_finetune(
-        config, backbone, sparsity, variant_dir, init_from=workdir, log=log
+        config, backbone, sparsity, variant_dir, init_from=workdir, log=log, m_by_n=m_by_n
     )
     return pruned
+
+
+def pruning_label(sparsity, m_by_n=None):
+    """`80` for unstructured 80 % sparsity, `2of4` for 2:4 structured sparsity."""
+    return f"{m_by_n[0]}of{m_by_n[1]}" if m_by_n else f"{round(sparsity * 100)}"
 
 
 def build_variants(config, workdir, backbone, log=print):
@@ -80,9 +89,14 @@ def build_variants(config, workdir, backbone, log=print):
         variants.append(
             Variant("qat_int8", Quantization.INT8, qat["backbone"], qat["embedding_models"])
         )
-    for sparsity in c.pruning_sparsities:
-        pruned = pruned_backbone(config, workdir, sparsity, load_backbone(workdir), log=log)
-        name = f"pruned{round(sparsity * 100)}_int8"
+    prunings = [(sparsity, None) for sparsity in c.pruning_sparsities]
+    if c.structured_2_4:
+        prunings.append((0.5, (2, 4)))
+    for sparsity, m_by_n in prunings:
+        pruned = pruned_backbone(
+            config, workdir, sparsity, load_backbone(workdir), log=log, m_by_n=m_by_n
+        )
+        name = f"pruned{pruning_label(sparsity, m_by_n)}_int8"
         variants.append(Variant(name, Quantization.DYNAMIC, pruned))
     if c.distilled_workdir:
         variants.append(

@@ -166,11 +166,11 @@ def pruning_schedule_of(compression, sparsity):
     )
 
 
-def prune_and_finetune(config, backbone, sparsity, workdir, init_from=None, log=print):
+def prune_and_finetune(config, backbone, sparsity, workdir, init_from=None, log=print, m_by_n=None):
     """Prunes `backbone` to `sparsity` while fine-tuning it with the pretraining objectives.
 
-    Schedule, frequency, 2:4 structure, steps and learning rate come from `config.compression`
-    (a polynomial schedule reaches `sparsity` after `PRUNING_SHARE` of the steps). Mask
+    Schedule, frequency, steps and learning rate come from `config.compression` (a polynomial
+    schedule reaches `sparsity` after `PRUNING_SHARE` of the steps). Mask
     sparsity is logged to `workdir/tensorboard/sparsity` while training, and the stripped
     weights' sparsity at the end; the report is also written to `workdir/sparsity.json` and
     the stripped backbone to `workdir/model/backbone.keras` (so `mmlm evaluate` runs on it).
@@ -178,17 +178,21 @@ def prune_and_finetune(config, backbone, sparsity, workdir, init_from=None, log=
     Args:
         config: the `ExperimentConfig`.
         backbone: a trained `MultimodalBackbone`; it is pruned in place and returned.
-        sparsity: final sparsity of every prunable kernel (0.5 with `structured_2_4`).
+        sparsity: final sparsity of every prunable kernel (m / n with `m_by_n`).
         workdir: this variant's own run directory.
         init_from: the pretraining run directory (see `finetune_backbone`).
         log: line printer.
+        m_by_n: e.g. (2, 4): m zeros in every n consecutive input weights of each kernel
+            (`mmlm.compression.m_by_n`) instead of unstructured magnitude pruning.
     Returns:
         `(stripped_backbone, sparsity_report)`.
     """
     c = config.compression
-    m_by_n = (2, 4) if c.structured_2_4 else None
-    if m_by_n and abs(sparsity - 0.5) > 1e-6:
-        raise ValueError(f"2:4 structured sparsity is 50%; got sparsity={sparsity}.")
+    if m_by_n and abs(sparsity - m_by_n[0] / m_by_n[1]) > 1e-6:
+        raise ValueError(
+            f"{m_by_n[0]}:{m_by_n[1]} structured sparsity is {m_by_n[0] / m_by_n[1]:.0%}; "
+            f"got sparsity={sparsity}."
+        )
     schedule = pruning_schedule_of(c, sparsity)
     log_dir = os.path.join(workdir, "tensorboard", "sparsity")
     pruned = finetune_backbone(
