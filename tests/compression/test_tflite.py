@@ -33,3 +33,26 @@ class TFLiteConversionTest(TestCase):
         self.assertIn("/", "".join(tensor_names(named)))  # e.g. "model/vit_encoder/..."
         self.assertEqual(TFLiteRunner(stripped).signatures, TFLiteRunner(named).signatures)
         self.assertAllEqual(TFLiteRunner(stripped)(inputs), TFLiteRunner(named)(inputs))
+
+    def test_full_integer_keeps_only_the_log_mel_spectrogram_float(self):
+        import numpy as np
+
+        model = tiny_backbone(modalities=("audio",)).embedding_model("audio")
+        batch = tiny_batch(batch_size=8, seed=3)
+        rows = [{name: batch[name][i : i + 1] for name in model.input} for i in range(8)]
+        runner = self.run_tflite_test(model, rows, "int8")
+        dtypes = {t["index"]: t["dtype"] for t in runner.interpreter.get_tensor_details()}
+        ops = runner.interpreter._get_ops_details()
+
+        def output_dtypes(name):
+            return {dtypes[op["outputs"][0]] for op in ops if op["op_name"] == name}
+
+        # The power spectrum and its logarithm in float32 ...
+        self.assertEqual({np.float32}, output_dtypes("LOG"))
+        self.assertEqual({np.float32}, output_dtypes("UNSORTED_SEGMENT_SUM"))
+        # ... and every matmul of the encoder on int8 activations.
+        matmuls = [op for op in ops if op["op_name"] in ("FULLY_CONNECTED", "CONV_2D")]
+        self.assertNotEmpty(matmuls)
+        for op in matmuls:
+            self.assertEqual(np.int8, dtypes[op["inputs"][0]], op)
+            self.assertEqual(np.int8, dtypes[op["outputs"][0]], op)
