@@ -43,8 +43,9 @@ def _candidates(directory):
     prefixes += [path[: -len(".index")] for path in glob.glob(os.path.join(directory, "*.index"))]
     unique = {}
     for prefix in prefixes:
-        full = prefix if os.path.isabs(prefix) else os.path.join(directory, prefix)
-        unique.setdefault(os.path.normpath(full), None)
+        # Every prefix already starts with `directory`: TF joins the state file's relative
+        # names to it, and the glob is rooted at it (joining again doubled a relative one).
+        unique.setdefault(os.path.normpath(prefix), None)
     latest = list(unique)[:1] if state is not None else []
 
     def number(prefix):

@@ -83,6 +83,17 @@ def test_damaged_newest_backup_resumes_from_the_previous_one(tmp_path, damage):
     assert os.path.isfile(newest + ".index.corrupt")  # kept for inspection, never read again
 
 
+def test_a_run_in_a_relative_directory_resumes(tmp_path, monkeypatch):
+    # `mmlm compress --workdir runs/scenes`: the backups' state file names them relative to
+    # a relative directory, which recovery once joined twice ("no checkpoint reads back").
+    monkeypatch.chdir(tmp_path)
+    chief = _crashed_run("run")
+    assert checkpoints.recover_backups(chief) == os.path.join("run", "backup", "chief", "ckpt-3")
+    task, _, lines = run_toy("run", TRAINER)
+    assert any("Resuming from step 6 of 8" in line for line in lines), lines
+    assert iterations(task) == 8
+
+
 def test_no_readable_backup_is_an_error_naming_each(tmp_path):
     workdir = str(tmp_path)
     chief = _crashed_run(workdir)
