@@ -55,6 +55,7 @@ def evaluate(config, workdir, split="test", json_path=None, log=print):
             labels=labels,
             source=data.source,
             ks=config.evaluation.ks,
+            languages=_query_languages(config, data.source),
         )
     except ZeroShotInputError as error:
         feature = config.evaluation.label_feature
@@ -69,6 +70,13 @@ def evaluate(config, workdir, split="test", json_path=None, log=print):
         backbone, dataset, os.path.join(workdir, "tensorboard", f"evaluate_{split}"), log
     )
     return metrics
+
+
+def _query_languages(config, source):
+    """{feature: language} of the further text features batches carry, whose language the
+    source declares (scenes: {"text_es": "es"}; a manifest declares none)."""
+    languages = getattr(source, "languages", {})
+    return {f: languages[f] for f in config.data.text.extra_text_features if f in languages}
 
 
 def _refresh_model_card(config, workdir, json_path, log):

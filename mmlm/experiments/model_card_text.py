@@ -132,6 +132,25 @@ def _subgroup_gaps(rows):
     return notes
 
 
+def _language_gaps(card):
+    """Languages whose text queries retrieve worse than the training text's, by R@1."""
+    evaluation = card["evaluation"]
+    overall = {tuple(row["name"]): row["value"] for row in evaluation.get("metrics", [])}
+    primary = (card["training_data"].get("languages") or {}).get("text", "the training text")
+    notes = []
+    for row in evaluation.get("subgroups", {}).get("per language", []):
+        name = tuple(row["name"])  # ("per_language", language, direction, metric)
+        if len(name) != 4 or name[3] != "R@1":
+            continue
+        reference = overall.get(("retrieval", name[2], "R@1"))
+        if reference is not None and row["value"] < reference:
+            notes.append(
+                f"Text in {name[1]} retrieves worse: {name[2]} R@1 "
+                f"{format_number(row['value'])} vs {format_number(reference)} in {primary}."
+            )
+    return notes
+
+
 def _weakest_classes(rows, count=3):
     """The lowest per-class qualities of each metric, from the card's per-class rows."""
     groups = {}
@@ -154,6 +173,7 @@ def usage_notes(card):
     """{"intended_use", "limitations", "failure_modes"} of a card's numbers."""
     subgroups = card["evaluation"].get("subgroups", {})
     failures = _subgroup_gaps(subgroups.get("seen vs held-out", []))
+    failures += _language_gaps(card)
     failures += _weakest_classes(subgroups.get("per class", []))
     failures += [f"Evaluation warning: {w}" for w in card["evaluation"].get("warnings", [])]
     if not failures:

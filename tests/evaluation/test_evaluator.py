@@ -65,6 +65,35 @@ class EvaluateBackboneTest(TestCase):
             self.assertEqual(metrics["retrieval"], first["retrieval"])
             self.assertAllClose(metrics["perplexity"], first["perplexity"], rtol=1e-6)
 
+    def test_per_language_queries_with_another_text_feature(self):
+        backbone = tiny_backbone()
+        base = _dataset()
+        rows = next(iter(base.unbatch().batch(6)))
+        same = {"text_es_token_ids": rows["token_ids"].numpy(),
+                "text_es_padding_mask": rows["padding_mask"].numpy()}  # fmt: skip
+        metrics = evaluate_backbone(backbone, _dataset(same), languages={"text_es": "es"})
+        self.assertEqual(sorted(metrics["per_language"]), ["es"])
+        for direction, row in metrics["per_language"]["es"].items():
+            self.assertIn("text", direction.split("_to_"))
+            expected = {k: v for k, v in metrics["retrieval"][direction].items() if k != "control"}
+            self.assertEqual(row, expected)  # the same texts: the same numbers
+        # Other texts (the rows' tokens in reverse order): R@1 from an independent ranking.
+        other = {key: value[::-1].copy() for key, value in same.items()}
+        metrics = evaluate_backbone(backbone, _dataset(other), languages={"text_es": "es"})
+        queries = backbone.embed(
+            "text", {"token_ids": other["text_es_token_ids"],
+                     "padding_mask": other["text_es_padding_mask"]}).numpy()  # fmt: skip
+        images = backbone.embed("image", {"images": rows["images"]}).numpy()
+        scores = queries @ images.T
+        ranks = (scores > np.diag(scores)[:, None]).sum(axis=1)
+        self.assertAllClose(
+            metrics["per_language"]["es"]["text_to_image"]["R@1"], np.mean(ranks < 1)
+        )
+        # A feature the batches do not carry is skipped, not an error.
+        self.assertNotIn(
+            "per_language", evaluate_backbone(backbone, base, languages={"text_es": "es"})
+        )
+
     def test_a_collector_of_another_backbone_is_refused(self):
         with self.assertRaisesRegex(ValueError, "another backbone"):
             evaluate_backbone(

@@ -32,6 +32,7 @@ METRICS = {
         "accuracy": 0.55, "chance": 0.5, "macro_f1": 0.5123456, "num_examples": 40,
         "per_class_accuracy": {"red": 0.9, "blue": 0.2},
         "confusion_matrix": [[18, 2], [16, 4]], "class_names": ["blue", "red"]}},
+    "per_language": {"es": {"text_to_image": {"R@1": 0.05, "num_queries": 40}}},
     "perplexity": 12.3456789,
     "warnings": ["Not scored: 1 example without a label."],
 }  # fmt: skip
@@ -101,7 +102,9 @@ def test_every_number_of_the_card_is_the_metrics_files(tmp_path):
         ("retrieval", "text_to_image", "subsets", s, k)
         for s in ("seen", "heldout") for k in ("R@1", "num_queries")}  # fmt: skip
     assert len(evaluation["subgroups"]["per class"]) == 6
-    assert evaluation["subgroups"]["per language"] == []
+    assert [r["name"] for r in evaluation["subgroups"]["per language"]] == [
+        ["per_language", "es", "text_to_image", "R@1"],
+        ["per_language", "es", "text_to_image", "num_queries"]]  # fmt: skip
 
     markdown = open(markdown_path).read()
     printed = _markdown_numbers(markdown)
@@ -109,7 +112,9 @@ def test_every_number_of_the_card_is_the_metrics_files(tmp_path):
     for path, value in expected.items():
         assert float(printed[" / ".join(path)]) == pytest.approx(value, abs=5e-5), path
     assert "| perplexity | 12.3457 |" in markdown
-    assert "Not measured: the evaluation wrote no per language metrics." in markdown
+    assert "### per language" in markdown
+    assert "Text in es retrieves worse: text_to_image R@1 0.0500 vs 0.6250 in en." in (
+        card["failure_modes"])  # fmt: skip
     # Training data and the failure modes come from the same files.
     assert card["training_data"]["splits"] == DATA_REPORT["splits"]
     assert "| train | 200 |" in markdown and "| text_es | es |" in markdown
