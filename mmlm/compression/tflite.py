@@ -50,7 +50,9 @@ def strip_tensor_names(model_content):
     """
     from ai_edge_litert.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_content))
+    # `read_model_from_bytearray` also reads buffers stored after the flatbuffer by offset (as
+    # litert-quantizer writes models with over 256 kB of constants); they come back inline.
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_content))
     model.description = None
     for subgraph in model.subgraphs:
         for tensor in subgraph.tensors:
@@ -93,19 +95,29 @@ def _quantize_full_integer(converter):
     )
 
 
-def _convert(converter, quantize, representative_dataset, strip_names):
+def _convert(converter, quantize, representative_dataset, strip_names, float_scopes=None):
     """The `.tflite` bytes of a configured (`_configure`) converter, names stripped or not.
+
+    `Quantization.SELECTIVE_INT8` converts to float32 with tensor names and quantizes that with
+    `selective_int8.quantize_selectively` (`float_scopes`, default `DEFAULT_FLOAT_SCOPES`).
 
     Raises:
         NonBuiltinOpsError: the result needs Flex or custom ops (the converter should refuse
             them already; this checks the file itself).
     """
     quantize = Quantization(quantize)
-    converter = _configure(converter, quantize, representative_dataset)
-    if quantize is Quantization.INT8:
-        content = _quantize_full_integer(converter)
+    if quantize is Quantization.SELECTIVE_INT8:
+        from mmlm.compression import selective_int8
+
+        if representative_dataset is None:
+            raise ValueError("selective int8 quantization needs representative data")
+        content = _configure(converter, Quantization.NONE, None).convert()
+        scopes = selective_int8.DEFAULT_FLOAT_SCOPES if float_scopes is None else float_scopes
+        content = selective_int8.quantize_selectively(content, representative_dataset, scopes)
+    elif quantize is Quantization.INT8:
+        content = _quantize_full_integer(_configure(converter, quantize, representative_dataset))
     else:
-        content = converter.convert()
+        content = _configure(converter, quantize, representative_dataset).convert()
     check_builtin_ops(content, f"the {quantize.value} .tflite")
     if quantize is Quantization.DYNAMIC:
         # Position tables stay float32 otherwise (see `tflite_constants`).
@@ -129,6 +141,8 @@ def convert(model, specs, quantize="none", representative_data=None, strip_names
     Returns:
         bytes.
     """
+    if Quantization(quantize) is Quantization.SELECTIVE_INT8:
+        raise ValueError("selective_int8 needs signatures: use convert_signatures")
     function = tf.function(lambda inputs: model(inputs, training=False))
     concrete = function.get_concrete_function(specs)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
@@ -144,7 +158,12 @@ def convert(model, specs, quantize="none", representative_data=None, strip_names
 
 
 def convert_signatures(
-    module, signatures, quantize="none", representative_data=None, strip_names=True
+    module,
+    signatures,
+    quantize="none",
+    representative_data=None,
+    strip_names=True,
+    float_scopes=None,
 ):
     """Converts several `tf.function`s of one `tf.Module` into one multi-signature `.tflite`.
 
@@ -155,10 +174,12 @@ def convert_signatures(
     Args:
         module: the `tf.Module` owning the functions' variables.
         signatures: signature name → concrete function (fixed input shapes).
-        quantize: a `Quantization` (see `convert`).
+        quantize: a `Quantization` (see `convert`; "selective_int8" too).
         representative_data: callable yielding `(signature_name, {input name: array})` pairs
             covering every signature (int8 calibration).
         strip_names: drop tensor names (see `strip_tensor_names`).
+        float_scopes: with "selective_int8", regexes of the op scopes left float (None:
+            `selective_int8.DEFAULT_FLOAT_SCOPES`).
     Returns:
         bytes.
     Raises:
@@ -169,5 +190,10 @@ def convert_signatures(
         path = os.path.join(directory, "saved_model")
         tf.saved_model.save(module, path, signatures=signatures)
         return convert_saved_model_in_subprocess(
-            path, list(signatures), quantize, representative_data, strip_names
+            path,
+            list(signatures),
+            quantize,
+            representative_data,
+            strip_names,
+            float_scopes=float_scopes,
         )

@@ -72,17 +72,25 @@ def die_with_parent(parent_pid):
         os._exit(1)
 
 
-def convert_saved_model(path, signature_keys, quantize, representative_data, strip_names):
+def convert_saved_model(
+    path, signature_keys, quantize, representative_data, strip_names, float_scopes=None
+):
     """In this process: the `.tflite` bytes of a SavedModel's signatures (see `tflite`)."""
     from mmlm.backend import tf
     from mmlm.compression.tflite import _convert
 
     converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=signature_keys)
-    return _convert(converter, quantize, representative_data, strip_names)
+    return _convert(converter, quantize, representative_data, strip_names, float_scopes)
 
 
 def convert_saved_model_in_subprocess(
-    path, signature_keys, quantize, representative_data=None, strip_names=True, timeout=None
+    path,
+    signature_keys,
+    quantize,
+    representative_data=None,
+    strip_names=True,
+    timeout=None,
+    float_scopes=None,
 ):
     """`convert_saved_model` run by a fresh Python process (same interpreter and environment).
 
@@ -100,6 +108,8 @@ def convert_saved_model_in_subprocess(
             command += ["--representative", stored]
         if not strip_names:
             command.append("--keep-names")
+        if float_scopes is not None:
+            command += ["--float-scopes", json.dumps(list(float_scopes))]
         what = f"converting signatures {list(signature_keys)} of {path} to a {quantize} .tflite"
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         if os.path.exists(error):
@@ -125,6 +135,7 @@ def main(argv=None):
     parser.add_argument("--representative", default=None)
     parser.add_argument("--keep-names", action="store_true")
     parser.add_argument("--parent-pid", type=int, default=None, help="die when it dies")
+    parser.add_argument("--float-scopes", default=None, help="JSON list (selective_int8)")
     args = parser.parse_args(argv)
     if args.parent_pid is not None:
         die_with_parent(args.parent_pid)
@@ -138,6 +149,7 @@ def main(argv=None):
             args.quantize,
             representative,
             strip_names=not args.keep_names,
+            float_scopes=json.loads(args.float_scopes) if args.float_scopes else None,
         )
     except Exception as e:  # reported to the parent, which raises it
         with open(args.error, "w", encoding="utf-8") as f:

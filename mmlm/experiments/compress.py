@@ -74,6 +74,8 @@ def build_variants(config, workdir, backbone, log=print):
         Variant("full_int8", Quantization.INT8, backbone),
     ]
     c = config.compression
+    if c.selective_int8:
+        variants.append(Variant("selective_int8", Quantization.SELECTIVE_INT8, backbone))
     if c.qat:
         from mmlm.experiments.compression_finetune import quantization_aware_finetune
 
@@ -133,13 +135,36 @@ def keras_embeddings(module, examples):
     }
 
 
+def tower_error(reference, embeddings):
+    """Per modality: cosine (mean, min over examples) and SNR (dB) of `embeddings` against
+    `reference` (modality → (N, D)), SNR = 10 log10(Σ ref² / Σ (got - ref)²)."""
+    error = {}
+    for modality, expected in reference.items():
+        got = embeddings[modality]
+        norms = np.linalg.norm(got, axis=-1) * np.linalg.norm(expected, axis=-1)
+        cosine = np.sum(got * expected, axis=-1) / np.maximum(norms, 1e-12)
+        noise = float(np.sum((got - expected) ** 2))
+        signal = float(np.sum(expected**2))
+        error[modality] = {
+            "cosine_mean": float(np.mean(cosine)),
+            "cosine_min": float(np.min(cosine)),
+            "snr_db": float("inf") if noise == 0 else 10 * float(np.log10(signal / noise)),
+        }
+    return error
+
+
 def recall_at_1(embeddings):
     report = retrieval_report(embeddings)
     return {direction: report[direction]["R@1"] for direction in REPORTED_DIRECTIONS}
 
 
-def measure(config, data, variant, examples, out_dir, log=print):
-    """Converts one variant and measures size, latency and R@1 of its `.tflite`."""
+def measure(config, data, variant, examples, out_dir, reference=None, log=print):
+    """Converts one variant and measures size, latency and R@1 of its `.tflite`.
+
+    With `reference` (the float32 `.tflite`'s embeddings of `examples`), the row also has
+    `tower_error` (`tower_error`); without it, the row's own embeddings are kept under
+    `"embeddings"` (the caller pops them) to serve as the reference of the others.
+    """
     module = on_device_module(
         config, data, variant.backbone, variant.embedding_models, caption=False
     )
@@ -159,12 +184,18 @@ def measure(config, data, variant, examples, out_dir, log=print):
         "size_bytes": len(content),
         "gzip_bytes": len(gzip.compress(content, compresslevel=9)),
         "latency_ms": {**latency, "total": sum(latency.values())},
-        "R@1": recall_at_1(tflite_embeddings(runner, examples)),
     }
+    embeddings = tflite_embeddings(runner, examples)
+    row["R@1"] = recall_at_1(embeddings)
+    row["tower_error"] = tower_error(embeddings if reference is None else reference, embeddings)
+    if reference is None:
+        row["embeddings"] = embeddings
     log(
         f"  {variant.name:<16} {row['size_bytes'] / 1e6:6.2f} MB  gzip "
         f"{row['gzip_bytes'] / 1e6:6.2f} MB  {row['latency_ms']['total']:7.2f} ms  "
         + "  ".join(f"{d} R@1 {v:.3f}" for d, v in row["R@1"].items())
+        + "  cosine to float32 "
+        + " ".join(f"{m} {e['cosine_mean']:.4f}" for m, e in row["tower_error"].items())
     )
     return row
 
@@ -185,9 +216,12 @@ def compress(config, workdir, json_path=None, log=print):
     reference_module = on_device_module(config, data, backbone, caption=False)
     reference = recall_at_1(keras_embeddings(reference_module, examples))
     log(f"float Keras model on {len(examples)} test examples: R@1 {reference}")
-    rows = [
-        measure(config, data, v, examples, out_dir, log)
-        for v in build_variants(config, workdir, backbone, log)
+    variants = build_variants(config, workdir, backbone, log)
+    # The first variant is float32: the reference of every row's per-tower error.
+    rows = [measure(config, data, variants[0], examples, out_dir, log=log)]
+    float_embeddings = rows[0].pop("embeddings")
+    rows += [
+        measure(config, data, v, examples, out_dir, float_embeddings, log) for v in variants[1:]
     ]
     add_ratios(rows, reference)
     write_variant_cards(config, workdir, rows, log)
@@ -250,6 +284,22 @@ def format_report(report):
         f"({report['num_examples']} test examples; latency: {report['latency']}, "
         "text + image + audio)"
     )
+    return "\n".join(lines + ["", format_tower_error(report["variants"])])
+
+
+def format_tower_error(rows):
+    """Per-tower error of each variant against the float32 `.tflite`: mean / min cosine, SNR."""
+    modalities = list(rows[0]["tower_error"])
+    header = f"{'variant':<16} " + " ".join(
+        f"{m + ' cos mean/min':>20} {'SNR dB':>6}" for m in modalities
+    )
+    lines = ["per-tower error against the float32 .tflite", header, "-" * len(header)]
+    for row in rows:
+        cells = []
+        for m in modalities:
+            e = row["tower_error"][m]
+            cells.append(f"{e['cosine_mean']:11.4f}/{e['cosine_min']:8.4f} {e['snr_db']:6.1f}")
+        lines.append(f"{row['variant']:<16} " + " ".join(cells))
     return "\n".join(lines)
 
 

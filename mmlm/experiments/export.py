@@ -92,12 +92,14 @@ def convert_on_device(config, data, module, quantize, representative_examples=12
     """`.tflite` bytes of `module`'s signatures, calibrated on training data for int8.
 
     Full-integer calibration of the caption signature's WHILE loop crashes the converter (TF
-    2.21), and the step captioner's would need calibration caches, so with int8 the caption
-    signatures are left out; every other mode keeps them.
+    2.21), and the step captioner's would need calibration caches, so with int8 and
+    selective_int8 (float scopes: `compression.int8_float_scopes`) the caption signatures are
+    left out; every other mode keeps them.
     """
     quantize = Quantization(quantize)
     signatures = module.signatures()
-    if quantize is not Quantization.INT8:  # only full-integer conversion calibrates
+    integer = (Quantization.INT8, Quantization.SELECTIVE_INT8)
+    if quantize not in integer:  # only full-integer conversion calibrates
         return convert_signatures(module, signatures, quantize.value)
     for name in CAPTION_SIGNATURES:
         signatures.pop(name, None)
@@ -107,7 +109,13 @@ def convert_on_device(config, data, module, quantize, representative_examples=12
             for name in signatures:
                 yield name, example[name]
 
-    return convert_signatures(module, signatures, quantize.value, representative_data)
+    return convert_signatures(
+        module,
+        signatures,
+        quantize.value,
+        representative_data,
+        float_scopes=config.compression.int8_float_scopes,
+    )
 
 
 def preprocessing_metadata(config, data, module):

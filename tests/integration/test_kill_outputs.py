@@ -268,7 +268,7 @@ def test_compress_killed_then_rerun(trained_run):
         assert TFLiteRunner(f.read()).signatures  # the variant written before the kill is whole
     _run(command)
     report = json.load(open(os.path.join(out_dir, "report.json")))
-    variants = ["float32", "float16", "dynamic_int8", "full_int8"]
+    variants = ["float32", "float16", "dynamic_int8", "full_int8", "selective_int8"]
     assert [row["variant"] for row in report["variants"]] == variants
     for row in report["variants"]:
         with open(row["path"], "rb") as f:
