@@ -109,12 +109,11 @@ def convert_on_device(config, data, module, quantize, representative_examples=12
             for name in signatures:
                 yield name, example[name]
 
+    if quantize is Quantization.INT8:
+        return convert_signatures(module, signatures, quantize.value, representative_data)
+    scopes = config.compression.int8_float_scopes
     return convert_signatures(
-        module,
-        signatures,
-        quantize.value,
-        representative_data,
-        float_scopes=config.compression.int8_float_scopes,
+        module, signatures, quantize.value, representative_data, float_scopes=scopes
     )
 
 

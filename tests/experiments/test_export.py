@@ -20,9 +20,10 @@ class _Module:
 def _record(monkeypatch):
     calls = []
 
-    def convert_signatures(module, signatures, quantize, representative_data=None):
+    def convert_signatures(module, signatures, quantize, representative_data=None, **kwargs):
         pairs = list(representative_data()) if representative_data is not None else None
         calls.append({"signatures": sorted(signatures), "quantize": quantize, "pairs": pairs})
+        calls[-1].update(kwargs)
         return b"tflite"
 
     monkeypatch.setattr(export, "convert_signatures", convert_signatures)
@@ -39,14 +40,20 @@ def test_modes_without_calibration_keep_every_signature_and_read_no_data(monkeyp
     assert calls == [{"signatures": sorted(SIGNATURES), "quantize": quantize, "pairs": None}]
 
 
-def test_int8_calibrates_every_kept_signature_and_leaves_out_the_captioners(monkeypatch):
+@pytest.mark.parametrize("quantize", ["int8", "selective_int8"])
+def test_int8_calibrates_every_kept_signature_and_leaves_out_the_captioners(monkeypatch, quantize):
+    from mmlm.config import ExperimentConfig
+
     calls = _record(monkeypatch)
     examples = [{name: {"x": i} for name in ("embed_text", "embed_image", "embed_audio", "caption")}
                 for i in range(3)]
     monkeypatch.setattr(export, "on_device_examples", lambda data, split, count: iter(examples))
-    export.convert_on_device(None, object(), _Module(), "int8", representative_examples=3)
+    config = ExperimentConfig() if quantize == "selective_int8" else None
+    export.convert_on_device(config, object(), _Module(), quantize, representative_examples=3)
     (call,) = calls
     kept = ["embed_audio", "embed_image", "embed_text"]
-    assert call["signatures"] == kept and call["quantize"] == "int8"
+    assert call["signatures"] == kept and call["quantize"] == quantize
+    if quantize == "selective_int8":  # the configured scopes reach the conversion
+        assert call["float_scopes"] == config.compression.int8_float_scopes
     assert sorted({name for name, _ in call["pairs"]}) == kept
     assert len(call["pairs"]) == 3 * len(kept)
