@@ -298,7 +298,8 @@ def format_tower_error(rows):
         cells = []
         for m in modalities:
             e = row["tower_error"][m]
-            cells.append(f"{e['cosine_mean']:11.4f}/{e['cosine_min']:8.4f} {e['snr_db']:6.1f}")
+            cosine = f"{e['cosine_mean']:.4f} / {e['cosine_min']:.4f}"
+            cells.append(f"{cosine:>20} {e['snr_db']:6.1f}")
         lines.append(f"{row['variant']:<16} " + " ".join(cells))
     return "\n".join(lines)
 

@@ -135,12 +135,3 @@ class SelectiveInt8Test(OnDeviceTestCase):
                 _representative,
                 float_scopes=("no_such_layer/",),
             )
-
-    def test_tower_error_against_numpy(self):
-        reference = {"a": np.array([[1.0, 0.0], [0.0, 2.0]])}
-        got = {"a": np.array([[1.0, 1.0], [0.0, 2.0]])}
-        error = tower_error(reference, got)["a"]
-        self.assertAllClose(error["cosine_mean"], (1 / np.sqrt(2) + 1) / 2)
-        self.assertAllClose(error["cosine_min"], 1 / np.sqrt(2))
-        self.assertAllClose(error["snr_db"], 10 * np.log10(5.0))
-        self.assertEqual(tower_error(reference, reference)["a"]["snr_db"], float("inf"))

@@ -1,56 +1,54 @@
-"""`mmlm compress`'s variants: which are built, from which fine-tuning, in which directory."""
+"""The compression report's per-tower error and its printed tables (no conversion here)."""
 
-import dataclasses
+import numpy as np
 
-import pytest
-
-from mmlm.experiments import compress
-from mmlm.experiments.compression_finetune import prune_and_finetune
-from mmlm.testing.data import smoke_config
+from mmlm.experiments.compress import add_ratios, format_report, tower_error
 
 
-def _variants(monkeypatch, **compression):
-    """`build_variants`' names and the pruning calls it makes (fine-tuning replaced)."""
-    calls = []
-
-    def pruned_backbone(config, workdir, sparsity, backbone=None, log=print, m_by_n=None):
-        calls.append((sparsity, m_by_n))
-        return f"pruned {sparsity} {m_by_n}"
-
-    monkeypatch.setattr(compress, "pruned_backbone", pruned_backbone)
-    monkeypatch.setattr(compress, "load_backbone", lambda workdir: "trained")
-    config = smoke_config()
-    config = dataclasses.replace(
-        config, compression=dataclasses.replace(config.compression, qat=False, **compression)
-    )
-    variants = compress.build_variants(config, "run", "trained", log=lambda *_: None)
-    return {v.name: v.backbone for v in variants}, calls
+def test_tower_error_against_numpy():
+    reference = {"a": np.array([[1.0, 0.0], [0.0, 2.0]])}
+    got = {"a": np.array([[1.0, 1.0], [0.0, 2.0]])}
+    error = tower_error(reference, got)["a"]
+    np.testing.assert_allclose(error["cosine_mean"], (1 / np.sqrt(2) + 1) / 2)
+    np.testing.assert_allclose(error["cosine_min"], 1 / np.sqrt(2))
+    np.testing.assert_allclose(error["snr_db"], 10 * np.log10(5.0))  # 5 / 1
+    assert tower_error(reference, reference)["a"]["snr_db"] == float("inf")
 
 
-def test_2_4_joins_the_unstructured_sparsities_as_its_own_variant(monkeypatch):
-    variants, calls = _variants(monkeypatch, pruning_sparsities=(0.5, 0.8), structured_2_4=True)
-    assert list(variants) == [
-        "float32",
-        "float16",
-        "dynamic_int8",
-        "full_int8",
-        "pruned50_int8",
-        "pruned80_int8",
-        "pruned2of4_int8",
+def _row(name, size, recall, error):
+    return {
+        "variant": name,
+        "size_bytes": size,
+        "gzip_bytes": size // 2,
+        "latency_ms": {"total": 2.0},
+        "R@1": recall,
+        "tower_error": {
+            m: {"cosine_mean": c, "cosine_min": c - 0.1, "snr_db": s} for m, (c, s) in error.items()
+        },
+    }
+
+
+def test_report_prints_the_per_tower_error_of_each_variant():
+    reference = {"text_to_image": 0.5, "text_to_audio": 0.4}
+    rows = [
+        _row("float32", 4000, reference, {"text": (1.0, float("inf")), "audio": (1.0, 60.0)}),
+        _row(
+            "selective_int8",
+            1000,
+            {"text_to_image": 0.5, "text_to_audio": 0.41},
+            {"text": (0.998, 23.7), "audio": (0.9944, 19.5)},
+        ),
     ]
-    assert calls == [(0.5, None), (0.8, None), (0.5, (2, 4))]
-    assert variants["pruned2of4_int8"] == "pruned 0.5 (2, 4)"
-    _, calls = _variants(monkeypatch, pruning_sparsities=(0.5,), structured_2_4=False)
-    assert calls == [(0.5, None)]
-
-
-def test_each_pruning_fine_tunes_in_its_own_directory():
-    # Unstructured 50 % and 2:4 must not resume each other's backups.
-    assert compress.pruning_label(0.5) == "50"
-    assert compress.pruning_label(0.8) == "80"
-    assert compress.pruning_label(0.5, (2, 4)) == "2of4"
-
-
-def test_m_by_n_refuses_a_sparsity_it_cannot_have(tmp_path):
-    with pytest.raises(ValueError, match="2:4 structured sparsity is 50%; got sparsity=0.8"):
-        prune_and_finetune(smoke_config(), None, 0.8, str(tmp_path), m_by_n=(2, 4))
+    add_ratios(rows, reference)
+    report = {
+        "num_examples": 3,
+        "latency": "batch 1",
+        "reference": {"R@1": reference},
+        "variants": rows,
+    }
+    text = format_report(report)
+    assert "per-tower error against the float32 .tflite" in text
+    (line,) = [line for line in text.splitlines() if line.startswith("selective_int8")][1:]
+    cells = ["0.9980", "/", "0.8980", "23.7", "0.9944", "/", "0.8944", "19.5"]
+    assert line.split() == ["selective_int8", *cells]
+    assert "inf" in [line for line in text.splitlines() if line.startswith("float32")][1]
