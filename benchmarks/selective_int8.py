@@ -88,9 +88,13 @@ def main():
             json.dump(results, f, indent=2)
 
 
+def _snr(value):
+    return "inf" if value is None else f"{value:.1f}"
+
+
 def print_row(label, row, flush=False):
     cells = "  ".join(
-        f"{m} {e['cosine_mean']:.4f}/{e['cosine_min']:.3f}/{e['snr_db']:.1f}dB"
+        f"{m} {e['cosine_mean']:.4f}/{e['cosine_min']:.3f}/{_snr(e['snr_db'])}dB"
         for m, e in row["tower_error"].items()
     )
     recall = " ".join(f"{d} {v:.3f}" for d, v in row["R@1"].items())

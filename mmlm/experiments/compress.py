@@ -137,7 +137,8 @@ def keras_embeddings(module, examples):
 
 def tower_error(reference, embeddings):
     """Per modality: cosine (mean, min over examples) and SNR (dB) of `embeddings` against
-    `reference` (modality → (N, D)), SNR = 10 log10(Σ ref² / Σ (got - ref)²)."""
+    `reference` (modality → (N, D)), SNR = 10 log10(Σ ref² / Σ (got - ref)²); `snr_db` is None
+    when the two are equal (infinite SNR, which strict JSON cannot hold)."""
     error = {}
     for modality, expected in reference.items():
         got = embeddings[modality]
@@ -148,7 +149,7 @@ def tower_error(reference, embeddings):
         error[modality] = {
             "cosine_mean": float(np.mean(cosine)),
             "cosine_min": float(np.min(cosine)),
-            "snr_db": float("inf") if noise == 0 else 10 * float(np.log10(signal / noise)),
+            "snr_db": None if noise == 0 else 10 * float(np.log10(signal / noise)),
         }
     return error
 
@@ -299,7 +300,8 @@ def format_tower_error(rows):
         for m in modalities:
             e = row["tower_error"][m]
             cosine = f"{e['cosine_mean']:.4f} / {e['cosine_min']:.4f}"
-            cells.append(f"{cosine:>20} {e['snr_db']:6.1f}")
+            snr = "inf" if e["snr_db"] is None else f"{e['snr_db']:.1f}"
+            cells.append(f"{cosine:>20} {snr:>6}")
         lines.append(f"{row['variant']:<16} " + " ".join(cells))
     return "\n".join(lines)
 
