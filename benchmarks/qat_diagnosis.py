@@ -21,11 +21,14 @@ import argparse
 import json
 import os
 
-import numpy as np
-
 from mmlm.config.loader import load_config
 from mmlm.experiments.artifacts import load_backbone
-from mmlm.experiments.compress import keras_embeddings, recall_at_1, tflite_embeddings
+from mmlm.experiments.compress import (
+    keras_embeddings,
+    recall_at_1,
+    tflite_embeddings,
+    tower_error,
+)
 from mmlm.experiments.compression_finetune import finetune_backbone, quantization_aware_finetune
 from mmlm.experiments.data import ExperimentData
 from mmlm.experiments.export import convert_on_device, on_device_examples, on_device_module
@@ -34,14 +37,8 @@ from mmlm.serving.tflite_runner import TFLiteRunner
 
 def cosines(embeddings, reference):
     """modality → (mean, min) cosine of each row to the same row of `reference`."""
-    result = {}
-    for modality, values in embeddings.items():
-        ref = reference[modality]
-        cos = np.sum(values * ref, 1) / (
-            np.linalg.norm(values, axis=1) * np.linalg.norm(ref, axis=1) + 1e-12
-        )
-        result[modality] = (float(np.mean(cos)), float(np.min(cos)))
-    return result
+    error = tower_error(reference, embeddings)
+    return {m: (e["cosine_mean"], e["cosine_min"]) for m, e in error.items()}
 
 
 def main(argv=None):

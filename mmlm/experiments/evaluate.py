@@ -75,7 +75,7 @@ def evaluate(config, workdir, split="test", json_path=None, log=print):
 def _query_languages(config, source):
     """{feature: language} of the further text features batches carry, whose language the
     source declares (scenes: {"text_es": "es"}; a manifest declares none)."""
-    languages = getattr(source, "languages", {})
+    languages = source.languages
     return {f: languages[f] for f in config.data.text.extra_text_features if f in languages}
 
 

@@ -109,9 +109,8 @@ def convert_on_device(config, data, module, quantize, representative_examples=12
             for name in signatures:
                 yield name, example[name]
 
-    if quantize is Quantization.INT8:
-        return convert_signatures(module, signatures, quantize.value, representative_data)
-    scopes = config.compression.int8_float_scopes
+    selective = quantize is Quantization.SELECTIVE_INT8
+    scopes = config.compression.int8_float_scopes if selective else None
     return convert_signatures(
         module, signatures, quantize.value, representative_data, float_scopes=scopes
     )
